@@ -1,0 +1,364 @@
+// Package store defines Pillarbox's storage contract: domains, accounts,
+// aliases, mailboxes, messages, flags, UID/MODSEQ bookkeeping, expunge
+// tombstones, quotas, the outbound queue and the change feed.
+//
+// Invariants every backend keeps (checked by storetest.Run):
+//   - A mailbox's UIDVALIDITY never changes while the mailbox exists; a
+//     recreated mailbox (same name, new ID) gets a new, larger UIDVALIDITY.
+//   - UIDs are assigned in increasing order and never reused in a mailbox.
+//   - Every change to a mailbox (append, flag change, expunge) gets a MODSEQ
+//     larger than every earlier one in that mailbox; HIGHESTMODSEQ is the
+//     largest MODSEQ given out. Expunged UIDs leave tombstones carrying the
+//     MODSEQ of the expunge, so QRESYNC can report VANISHED UIDs.
+//   - A message's POP3 UID is fixed when it is first stored, survives
+//     restarts, flag changes and moves, and is never given to another message.
+//   - Message bytes are immutable: a message is Prefix (per-recipient header
+//     lines such as Return-Path and Delivered-To) followed by a shared blob.
+//     Flags, keywords and mailbox membership live in metadata only.
+//   - Deliver is all-or-nothing and durable when it returns nil: the blob,
+//     every mailbox entry and the queue item are on stable storage.
+//
+// Backends: sqlstore (embedded SQLite + blob files, the default). A later
+// PostgreSQL + S3 backend implements the same interface and passes the same
+// storetest suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+// Errors returned by every backend. Callers test with errors.Is.
+var (
+	ErrNotFound    = errors.New("store: not found")
+	ErrExists      = errors.New("store: already exists")
+	ErrOverQuota   = errors.New("store: over quota")
+	ErrInvalidName = errors.New("store: invalid name")
+	ErrModified    = errors.New("store: modified since")
+	ErrClosed      = errors.New("store: closed")
+	ErrNotEmpty    = errors.New("store: not empty")
+)
+
+// System flags (RFC 9051 2.3.2). Keywords are any other atom.
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+// Special-use attributes (RFC 6154).
+const (
+	SpecialSent    = `\Sent`
+	SpecialDrafts  = `\Drafts`
+	SpecialTrash   = `\Trash`
+	SpecialJunk    = `\Junk`
+	SpecialArchive = `\Archive`
+	SpecialAll     = `\All`
+	SpecialFlagged = `\Flagged`
+)
+
+// DefaultMailboxes are created with every account, in this order.
+var DefaultMailboxes = []struct{ Name, SpecialUse string }{
+	{"INBOX", ""},
+	{"Sent", SpecialSent},
+	{"Drafts", SpecialDrafts},
+	{"Trash", SpecialTrash},
+	{"Junk", SpecialJunk},
+	{"Archive", SpecialArchive},
+}
+
+// Domain is a domain Pillarbox receives mail for.
+type Domain struct {
+	Name      string // lower-case ASCII (A-labels for IDN)
+	CreatedAt time.Time
+}
+
+// Account is a mail user.
+type Account struct {
+	ID         int64
+	Email      string // canonical: local part lower-cased, domain lower-case A-label
+	QuotaBytes int64  // 0 = unlimited
+	UsedBytes  int64  // sum of the sizes of all messages in all its mailboxes
+	SaveSent   bool   // submission copies sent mail to Sent
+	CreatedAt  time.Time
+}
+
+// Credentials are the stored secrets of an account. Never a clear password.
+type Credentials struct {
+	PasswordHash string            // PHC string, argon2id
+	SCRAMSHA256  *SCRAMCredentials // nil if unavailable
+}
+
+// SCRAMCredentials is what RFC 5802/7677 SCRAM-SHA-256 needs server side.
+type SCRAMCredentials struct {
+	Salt       []byte
+	Iterations int
+	StoredKey  []byte
+	ServerKey  []byte
+}
+
+// Alias maps an address ("user@domain", or "@domain" as the domain's
+// catch-all) to one or more targets (local accounts or external addresses).
+type Alias struct {
+	Address   string
+	Targets   []string
+	CreatedAt time.Time
+}
+
+// Mailbox is a folder of one account. Names are UTF-8 with '/' as the
+// hierarchy separator; "INBOX" is always spelled in upper case.
+type Mailbox struct {
+	ID            int64
+	AccountID     int64
+	Name          string
+	SpecialUse    string // one of the Special* constants or ""
+	Subscribed    bool
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	// Counts, kept exact by the backend.
+	Messages int   // number of messages
+	Unseen   int   // messages without \Seen
+	Deleted  int   // messages with \Deleted
+	Size     int64 // sum of message sizes (STATUS=SIZE)
+}
+
+// Message is one message in one mailbox.
+type Message struct {
+	MailboxID    int64
+	UID          uint32
+	ModSeq       uint64
+	Flags        []string // system flags and keywords, sorted
+	InternalDate time.Time
+	Size         int64  // len(Prefix) + blob size: exactly the bytes Open returns
+	POP3UID      string // stable, unique for the life of the message (printable ASCII 0x21-0x7E)
+	// Structure is message.Part marshalled with MarshalBinary: the MIME tree
+	// with byte offsets, ENVELOPE and BODYSTRUCTURE fields, computed once
+	// when the message was stored. Filled by Message and by ListMessages
+	// only when asked (it is the large part).
+	Structure []byte
+}
+
+// FlagOp says how StoreFlags combines flags.
+type FlagOp int
+
+const (
+	FlagAdd     FlagOp = iota // +FLAGS
+	FlagRemove                // -FLAGS
+	FlagReplace               // FLAGS
+)
+
+// FlagUpdate is the outcome of a flag change for one message.
+type FlagUpdate struct {
+	UID    uint32
+	ModSeq uint64
+	Flags  []string
+}
+
+// UIDPair maps a source UID to the destination UID of a COPY/MOVE.
+type UIDPair struct{ Src, Dst uint32 }
+
+// Recipient of a Deliver call that is stored locally.
+type LocalRecipient struct {
+	AccountID int64
+	Mailbox   string   // mailbox name, e.g. "INBOX"; created if missing
+	Prefix    []byte   // header lines put before the shared blob (CRLF-terminated)
+	Flags     []string // initial flags, e.g. \Seen for Sent copies
+	// CheckQuota makes Deliver fail with ErrOverQuota when this message
+	// would take the account over its quota (IMAP APPEND, import). SMTP
+	// checks quota at RCPT time and leaves this false.
+	CheckQuota bool
+}
+
+// Delivery is one accepted message: a blob shared by all recipients, the
+// local mailbox entries and, for remote recipients, one queue item. It is
+// committed atomically by Deliver.
+type Delivery struct {
+	// Blob holds the message bytes. Deliver reads it exactly once. If it
+	// is an *os.File in the store's spool directory (see Spool), the
+	// backend may rename it into place instead of copying.
+	Blob         io.Reader
+	InternalDate time.Time
+	Local        []LocalRecipient
+	Queue        *QueueItem // nil when there is no remote recipient
+}
+
+// DeliveryResult reports what Deliver stored.
+type DeliveryResult struct {
+	BlobID string
+	Size   int64         // blob size
+	Local  []LocalResult // one per Delivery.Local, in order
+	Queue  *QueueItem    // the stored item, with ID
+}
+
+// LocalResult is the mailbox entry made for one local recipient.
+type LocalResult struct {
+	MailboxID   int64
+	UIDValidity uint32
+	UID         uint32
+	ModSeq      uint64
+}
+
+// QueueItem is an outbound message waiting for delivery to remote recipients.
+type QueueItem struct {
+	ID         string // assigned by Deliver; stable, URL-safe
+	From       string // envelope sender ("" for <>)
+	Recipients []QueueRecipient
+	BlobID     string // set by Deliver
+	Size       int64
+	CreatedAt  time.Time
+	// DSN parameters (RFC 3461) and other envelope options.
+	Ret        string // "FULL", "HDRS" or ""
+	EnvID      string
+	SMTPUTF8   bool
+	Body       string // "7BIT", "8BITMIME", "BINARYMIME" or ""
+	RequireTLS bool
+	Held       bool
+	// Account that submitted it (0 for relayed/forwarded mail).
+	AccountID int64
+}
+
+// Recipient states in the queue.
+const (
+	RcptPending   = "pending"
+	RcptDelivered = "delivered"
+	RcptFailed    = "failed"
+)
+
+// QueueRecipient is one remote recipient of a queue item and its state.
+type QueueRecipient struct {
+	Address     string
+	ORcpt       string // RFC 3461 ORCPT, e.g. "rfc822;user@example.com"
+	Notify      string // RFC 3461 NOTIFY, e.g. "FAILURE,DELAY" or "NEVER"
+	State       string // RcptPending, RcptDelivered, RcptFailed
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string // last reply or error text
+}
+
+// ChangeKind says what happened in a Change.
+type ChangeKind int
+
+const (
+	ChangeAppend ChangeKind = iota + 1
+	ChangeFlags
+	ChangeExpunge
+	ChangeMailbox // created, renamed, deleted or subscription changed
+)
+
+// Change is one event on the change feed.
+type Change struct {
+	Kind      ChangeKind
+	AccountID int64
+	MailboxID int64
+	UID       uint32
+	ModSeq    uint64
+	Flags     []string // for ChangeAppend and ChangeFlags
+}
+
+// Store is the storage interface. All methods are safe for concurrent use,
+// also by several processes on the same data directory (the CLI while the
+// server runs).
+type Store interface {
+	// Domains.
+	AddDomain(ctx context.Context, name string) error
+	RemoveDomain(ctx context.Context, name string) error
+	Domain(ctx context.Context, name string) (Domain, error)
+	Domains(ctx context.Context) ([]Domain, error)
+
+	// Accounts. CreateAccount also creates DefaultMailboxes; its domain
+	// must exist. DeleteAccount removes its mailboxes and messages.
+	CreateAccount(ctx context.Context, email string, cred Credentials, quotaBytes int64) (Account, error)
+	DeleteAccount(ctx context.Context, email string) error
+	Account(ctx context.Context, email string) (Account, error)
+	AccountByID(ctx context.Context, id int64) (Account, error)
+	Accounts(ctx context.Context) ([]Account, error)
+	Credentials(ctx context.Context, email string) (Account, Credentials, error)
+	SetCredentials(ctx context.Context, accountID int64, cred Credentials) error
+	SetQuota(ctx context.Context, accountID int64, quotaBytes int64) error
+	SetSaveSent(ctx context.Context, accountID int64, on bool) error
+
+	// Aliases. Address is "local@domain" or "@domain"; its domain must exist.
+	AddAlias(ctx context.Context, address string, targets []string) error
+	RemoveAlias(ctx context.Context, address string) error
+	Alias(ctx context.Context, address string) (Alias, error)
+	Aliases(ctx context.Context) ([]Alias, error)
+
+	// Mailboxes.
+	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
+	Mailbox(ctx context.Context, accountID int64, name string) (Mailbox, error)
+	MailboxByID(ctx context.Context, id int64) (Mailbox, error)
+	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
+	// DeleteMailbox removes the mailbox and its messages (tombstones are
+	// dropped with it; a recreated mailbox gets a new UIDVALIDITY).
+	DeleteMailbox(ctx context.Context, id int64) error
+	// RenameMailbox renames a mailbox and its children ("a" -> "b" also
+	// renames "a/x" to "b/x"). Renaming INBOX moves its messages into a
+	// new mailbox and leaves INBOX empty (RFC 9051 6.3.6).
+	RenameMailbox(ctx context.Context, id int64, newName string) error
+	SetSubscribed(ctx context.Context, id int64, on bool) error
+
+	// Messages.
+	Deliver(ctx context.Context, d *Delivery) (DeliveryResult, error)
+	// Messages lists a mailbox in UID order, UIDs >= fromUID.
+	Messages(ctx context.Context, mailboxID int64, fromUID uint32, withStructure bool) ([]Message, error)
+	Message(ctx context.Context, mailboxID int64, uid uint32) (Message, error)
+	// OpenMessage returns the full message bytes (prefix + blob).
+	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (MessageReader, error)
+	// StoreFlags changes flags of the given UIDs. With unchangedSince > 0,
+	// messages whose MODSEQ is greater are left alone and listed in failed
+	// (RFC 7162 3.1.3). Messages whose flags do not change keep their MODSEQ.
+	StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) (updated []FlagUpdate, failed []uint32, err error)
+	// Expunge removes the given UIDs (those that exist) and returns them.
+	Expunge(ctx context.Context, mailboxID int64, uids []uint32) (expunged []uint32, err error)
+	// Copy copies messages to another mailbox of the same account,
+	// keeping flags and internal date; Move also expunges the sources.
+	Copy(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error)
+	Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error)
+	// Vanished returns UIDs expunged with a MODSEQ > sinceModSeq (tombstones).
+	Vanished(ctx context.Context, mailboxID int64, sinceModSeq uint64) ([]uint32, error)
+	// ChangedSince returns messages whose MODSEQ > sinceModSeq.
+	ChangedSince(ctx context.Context, mailboxID int64, sinceModSeq uint64) ([]Message, error)
+
+	// Outbound queue.
+	QueueItems(ctx context.Context) ([]QueueItem, error)
+	QueueItem(ctx context.Context, id string) (QueueItem, error)
+	// UpdateQueueRecipients writes the state of the given recipients
+	// (matched by Address) of item id.
+	UpdateQueueRecipients(ctx context.Context, id string, rcpts []QueueRecipient) error
+	SetQueueHeld(ctx context.Context, id string, held bool) error
+	// DeleteQueueItem removes the item (and its blob once unreferenced).
+	DeleteQueueItem(ctx context.Context, id string) error
+	// OpenBlob opens a blob by ID (queue items refer to blobs).
+	OpenBlob(ctx context.Context, blobID string) (MessageReader, error)
+
+	// Subscribe returns the change feed of one account: every Change made
+	// through this Store value after Subscribe returns. The channel is
+	// buffered; a subscriber that falls behind gets a final Change with
+	// Kind 0 and its channel closed, and must resynchronise. cancel
+	// unsubscribes and closes the channel.
+	Subscribe(accountID int64) (ch <-chan Change, cancel func())
+
+	Close() error
+}
+
+// MessageReader gives random access to a message's bytes.
+type MessageReader interface {
+	io.ReaderAt
+	io.Reader
+	io.Closer
+	Size() int64
+}
+
+// Spooler is implemented by backends that can adopt a spool file without
+// copying it: the SMTP server writes DATA into a file from CreateSpool and
+// passes that *os.File as Delivery.Blob. The caller closes and removes the
+// file after Deliver returns (removing an adopted file is a no-op).
+type Spooler interface {
+	CreateSpool() (*os.File, error)
+}
