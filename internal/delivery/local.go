@@ -183,6 +183,9 @@ func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, 
 		return nil, errRelayDenied
 	}
 	a, err := addr.Parse(rcpt)
+	if errors.Is(err, addr.ErrSourceRoute) {
+		return nil, errRelayDenied
+	}
 	if err != nil {
 		return nil, errBadRcptSyntax
 	}
@@ -192,6 +195,7 @@ func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, 
 	}
 	a = a.Canonical()
 	r := l.newResolution()
+	r.Address = a.String()
 	local, err := r.isLocal(ctx, l.st, a.Domain)
 	if err != nil {
 		return nil, err
@@ -261,8 +265,5 @@ func (l *Local) CreateSpool() (*os.File, error) {
 // as a route: '%' (the "percent hack"), '!' (UUCP bang paths), '@' inside a
 // quoted local part. raw is what the client sent.
 func hasRoutingTricks(raw string, a addr.Address) bool {
-	if strings.ContainsAny(a.Local, "%!@") {
-		return true
-	}
-	return strings.HasPrefix(raw, "@")
+	return a.HasRoutingTricks() || strings.HasPrefix(raw, "@")
 }

@@ -1,0 +1,571 @@
+#!/usr/bin/env bash
+# bench/smtp.sh: side-by-side SMTP receiving benchmark (issue 2, "Speed").
+#
+# Drives the same load (Postfix's smtp-source) at three targets on loopback:
+#   sink       smtp-sink: stores nothing, the ceiling of load client + loopback
+#   postfix    a private Postfix instance delivering over LMTP to a private
+#              Dovecot instance (maildir), both durable as shipped
+#   pillarbox  a private `pillarbox serve` (fresh data dir for every run)
+# and reports msgs/s until every message is in the recipient's mailbox, the
+# ratios, and peak memory. See bench/README.md for what each number means.
+#
+# Environment (all optional):
+#   BENCH_N=5000              messages per run
+#   BENCH_SIZES="4096 65536"  message payload sizes (smtp-source -l)
+#   BENCH_CONC="1 20"         concurrent connections (smtp-source -s)
+#   BENCH_TARGETS="sink postfix pillarbox"
+#   BENCH_REUSE=0             1: every session sends all its messages over one
+#                             connection (smtp-source -d); 0: one message per connection
+#   BENCH_TIMEOUT=600         max seconds per run (load + wait for the mailbox)
+#   BENCH_TMPDIR=/var/tmp     where the private spools live (must be a real disk)
+#   BENCH_KEEP_TMP=0          1: keep the work dir (configs, logs) after the run
+#   BENCH_SKIP_INSTALL=0      1: do not apt-get install
+#   BENCH_PORT_BASE=12525     smtpd ports: postfix BASE, smtp-sink BASE+1, pillarbox BASE+2
+#   BENCH_OUT=bench/results/smtp-<date>.txt
+#   PILLARBOX_BIN             use this binary instead of building ./cmd/pillarbox
+#   PILLARBOX_COUNT_CMD       shell command printing the number of messages in
+#                             bench@bench.test (overrides the export-based count)
+#   BENCH_PILLARBOX_POLL=after  "during" polls the count while the load runs
+#                             (only sensible with a cheap PILLARBOX_COUNT_CMD)
+set -uo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+LIB=$BENCH_DIR/lib
+
+N=${BENCH_N:-5000}
+SIZES=${BENCH_SIZES:-"4096 65536"}
+CONCS=${BENCH_CONC:-"1 20"}
+TARGETS=${BENCH_TARGETS:-"sink postfix pillarbox"}
+REUSE=${BENCH_REUSE:-0}
+TIMEOUT=${BENCH_TIMEOUT:-600}
+PORT_BASE=${BENCH_PORT_BASE:-12525}
+PORT_POSTFIX=$PORT_BASE
+PORT_SINK=$((PORT_BASE + 1))
+PORT_PILLARBOX=$((PORT_BASE + 2))
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=${BENCH_OUT:-$BENCH_DIR/results/smtp-$STAMP.txt}
+RCPT=bench@bench.test
+DOMAIN=bench.test
+NOBODY_UID=$(id -u nobody 2>/dev/null || echo 65534)
+NOBODY_GID=$(id -g nobody 2>/dev/null || echo 65534)
+
+WORK=""
+SINK_PID=""
+PB_PID=""
+PF_CONF=""
+DC_CONF=""
+declare -A SKIPPED=()
+
+log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes
+
+# kill_tree PID...: SIGTERM the processes and their descendants, then
+# SIGKILL whatever is left after 5 s. Only ever called with PIDs we started.
+kill_tree() {
+  [[ $# -gt 0 ]] || return 0
+  python3 - "$@" <<'EOF'
+import os, signal, sys, time
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from measure import read_tree, descendants
+roots = [int(p) for p in sys.argv[1:] if p]
+pids = descendants(roots, read_tree())
+for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+    for p in pids:
+        try: os.kill(p, sig)
+        except ProcessLookupError: pass
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        pids = {p for p in pids if os.path.exists(f"/proc/{p}") and
+                not open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"}
+        if not pids: sys.exit(0)
+        time.sleep(0.1)
+EOF
+}
+export BENCH_LIB=$LIB
+
+port_free() {
+  python3 -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try: s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError: sys.exit(1)' "$1"
+}
+
+# wait_port PORT SECONDS [PID]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+  local port=$1 secs=$2 pid=${3:-} i
+  for ((i = 0; i < secs * 10; i++)); do
+    if python3 -c 'import socket,sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$port" 2>/dev/null; then
+      return 0
+    fi
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+pidfile_pid() { [[ -r $1 ]] && tr -d ' \n' <"$1"; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  [[ -n $PB_PID ]] && stop_pillarbox
+  [[ -n $SINK_PID ]] && { kill_tree "$SINK_PID"; SINK_PID=""; }
+  stop_postfix
+  stop_dovecot
+  if [[ -n $WORK && -d $WORK ]]; then
+    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+  fi
+  exit "$rc"
+}
+
+# ---------------------------------------------------------------- install
+
+install_packages() {
+  [[ ${BENCH_SKIP_INSTALL:-0} == 1 ]] && return 0
+  local pkgs=(postfix dovecot-core dovecot-lmtpd dovecot-imapd) missing=() p
+  for p in "${pkgs[@]}"; do
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+  done
+  if [[ ${#missing[@]} -eq 0 && -x /usr/sbin/smtp-source && -x /usr/sbin/smtp-sink ]]; then
+    return 0
+  fi
+  [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}) and not root: install them first"
+  log "installing ${pkgs[*]}"
+  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+  local updated=0
+  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+    apt-get update -q </dev/null >&2 || die "apt-get update failed"
+    updated=1
+  fi
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" </dev/null >&2; then
+    [[ $updated == 1 ]] && die "apt-get install failed"
+    apt-get update -q </dev/null >&2 || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" </dev/null >&2 ||
+      die "apt-get install failed"
+  fi
+  [[ -x /usr/sbin/smtp-source ]] || die "/usr/sbin/smtp-source missing after install"
+}
+
+# ---------------------------------------------------------------- dovecot
+
+DC_DIR=""
+MAILDIR=""
+
+start_dovecot() {
+  DC_DIR=$WORK/dovecot
+  MAILDIR=$WORK/mail/bench/Maildir
+  mkdir -p "$DC_DIR/run" "$DC_DIR/state" "$WORK/mail/bench"
+  chmod 755 "$DC_DIR" "$DC_DIR/run" "$WORK/mail"
+  chown -R "$NOBODY_UID:$NOBODY_GID" "$WORK/mail/bench"
+  printf '%s:{PLAIN}bench:%s:%s::%s::\n' "$RCPT" "$NOBODY_UID" "$NOBODY_GID" \
+    "$WORK/mail/bench" >"$DC_DIR/users"
+  DC_CONF=$DC_DIR/dovecot.conf
+  # Everything else is Dovecot's shipped default (mail_fsync = optimized).
+  cat >"$DC_CONF" <<EOF
+base_dir = $DC_DIR/run
+state_dir = $DC_DIR/state
+log_path = $DC_DIR/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DC_DIR/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $DC_DIR/users
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+EOF
+  dovecot -c "$DC_CONF" >"$DC_DIR/start.log" 2>&1 || {
+    cat "$DC_DIR/start.log" "$DC_DIR/dovecot.log" >&2 2>/dev/null; return 1; }
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -S $DC_DIR/run/lmtp ]] && return 0
+    sleep 0.1
+  done
+  log "dovecot: no LMTP socket after 10 s"; return 1
+}
+
+stop_dovecot() {
+  [[ -n $DC_CONF && -f $DC_CONF ]] || return 0
+  local pid; pid=$(pidfile_pid "$DC_DIR/run/master.pid")
+  timeout 30 doveadm -c "$DC_CONF" stop >/dev/null 2>&1 ||
+    timeout 30 dovecot -c "$DC_CONF" stop >/dev/null 2>&1
+  [[ -n $pid ]] && kill_tree "$pid"
+  DC_CONF=""
+}
+
+# ---------------------------------------------------------------- postfix
+
+PF_DIR=""
+
+start_postfix() {
+  PF_DIR=$WORK/postfix
+  PF_CONF=$PF_DIR/etc
+  mkdir -p "$PF_CONF" "$PF_DIR/spool" "$PF_DIR/data"
+  chmod 755 "$PF_DIR" "$PF_CONF" "$PF_DIR/spool"
+  chown postfix "$PF_DIR/data"
+  # Only what a private loopback instance needs differs from the defaults;
+  # queue file fsync, in_flow_delay, concurrency limits: as shipped.
+  cat >"$PF_CONF/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $PF_DIR/spool
+data_directory = $PF_DIR/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.$DOMAIN
+mydomain = $DOMAIN
+myorigin = $DOMAIN
+mydestination = $DOMAIN
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost =
+alias_maps =
+alias_database =
+local_recipient_maps =
+local_transport = lmtp:unix:$DC_DIR/run/lmtp
+biff = no
+maillog_file = $PF_DIR/maillog
+EOF
+  # Debian's master.cf minus optional transports; chroot off (a chroot would
+  # need copies of /etc files in the private spool; it does not change I/O).
+  cat >"$PF_CONF/master.cf" <<EOF
+127.0.0.1:$PORT_POSTFIX inet n - n - - smtpd
+pickup     unix n - n 60 1 pickup
+cleanup    unix n - n - 0 cleanup
+qmgr       unix n - n 300 1 qmgr
+rewrite    unix - - n - - trivial-rewrite
+bounce     unix - - n - 0 bounce
+defer      unix - - n - 0 bounce
+trace      unix - - n - 0 bounce
+verify     unix - - n - 1 verify
+flush      unix n - n 1000? 0 flush
+proxymap   unix - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+smtp       unix - - n - - smtp
+relay      unix - - n - - smtp
+showq      unix n - n - - showq
+error      unix - - n - - error
+retry      unix - - n - - error
+discard    unix - - n - - discard
+local      unix - n n - - local
+lmtp       unix - - n - - lmtp
+anvil      unix - - n - 1 anvil
+scache     unix - - n - 1 scache
+postlog    unix-dgram n - n - 1 postlogd
+EOF
+  timeout 60 postfix -c "$PF_CONF" check >"$PF_DIR/start.log" 2>&1 &&
+    timeout 60 postfix -c "$PF_CONF" start >>"$PF_DIR/start.log" 2>&1 || {
+    cat "$PF_DIR/start.log" >&2; return 1; }
+  wait_port "$PORT_POSTFIX" 30 || { log "postfix: smtpd not listening"; return 1; }
+}
+
+postfix_master_pid() { pidfile_pid "$PF_DIR/spool/pid/master.pid"; }
+
+stop_postfix() {
+  [[ -n $PF_CONF && -d $PF_CONF ]] || return 0
+  local pid; pid=$(postfix_master_pid)
+  timeout 30 postfix -c "$PF_CONF" stop >/dev/null 2>&1
+  [[ -n $pid ]] && kill_tree "$pid"
+  PF_CONF=""
+}
+
+# Postfix's queue must be empty between runs (a deferred message would be
+# counted in the next run).
+postfix_queue_empty() {
+  local n
+  n=$(find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" "$PF_DIR/spool/deferred" \
+    "$PF_DIR/spool/maildrop" "$PF_DIR/spool/hold" -type f 2>/dev/null | wc -l)
+  [[ $n -eq 0 ]]
+}
+
+clear_maildir() {
+  find "$MAILDIR/new" "$MAILDIR/cur" -type f -delete 2>/dev/null
+  return 0
+}
+
+# ---------------------------------------------------------------- smtp-sink
+
+start_sink() {
+  local user=()
+  [[ $EUID -eq 0 ]] && user=(-u postfix)
+  smtp-sink "${user[@]}" -4 "127.0.0.1:$PORT_SINK" 1000 >"$WORK/sink.log" 2>&1 &
+  SINK_PID=$!
+  wait_port "$PORT_SINK" 10 "$SINK_PID" || { cat "$WORK/sink.log" >&2; return 1; }
+}
+
+# ---------------------------------------------------------------- pillarbox
+
+PB_BIN=""
+PB_CFG=""
+PB_DIR=""
+
+# pillarbox_prepare: find or build the binary; on failure print the skip reason.
+pillarbox_prepare() {
+  if [[ -n ${PILLARBOX_BIN:-} ]]; then
+    [[ -x $PILLARBOX_BIN ]] || { echo "PILLARBOX_BIN=$PILLARBOX_BIN is not executable"; return 1; }
+    PB_BIN=$PILLARBOX_BIN
+    return 0
+  fi
+  [[ -d $REPO/cmd/pillarbox ]] || { echo "no $REPO/cmd/pillarbox yet and PILLARBOX_BIN unset"; return 1; }
+  command -v go >/dev/null || { echo "go not installed"; return 1; }
+  log "building ./cmd/pillarbox"
+  if ! (cd "$REPO" && timeout 600 go build -o "$WORK/pillarbox" ./cmd/pillarbox) \
+    >"$WORK/pillarbox-build.log" 2>&1; then
+    echo "go build ./cmd/pillarbox failed: $(grep -v '^#' "$WORK/pillarbox-build.log" | head -1)"
+    return 1
+  fi
+  PB_BIN=$WORK/pillarbox
+}
+
+# pillarbox_count: messages in bench@bench.test (all mailboxes). The default
+# exports the account as mbox and counts the From_ lines: correct but costly
+# (it reads every message), which is why the Pillarbox run only counts once
+# the load has ended. Set PILLARBOX_COUNT_CMD to a cheaper query.
+pillarbox_count() {
+  if [[ -n ${PILLARBOX_COUNT_CMD:-} ]]; then
+    bash -c "$PILLARBOX_COUNT_CMD"
+    return
+  fi
+  "$PB_BIN" --config "$PB_CFG" export "$RCPT" --format mbox --output - | grep -c '^From '
+  local st=("${PIPESTATUS[@]}")
+  if [[ ${st[0]} -ne 0 ]]; then
+    echo "pillarbox export failed (exit ${st[0]})" >&2
+    return 1
+  fi
+  return 0
+}
+
+# pillarbox_start RUNID: a fresh data dir, domain, account, then serve.
+# On failure prints the reason on stdout.
+pillarbox_start() {
+  PB_DIR=$WORK/pillarbox-$1
+  PB_CFG=$PB_DIR/pillarbox.toml
+  mkdir -p "$PB_DIR"
+  # Config contract of issue 2. connections_per_ip: Postfix's shipped
+  # smtpd_client_connection_count_limit (50), so 20 sessions from 127.0.0.1 fit.
+  cat >"$PB_CFG" <<EOF
+hostname = "mx.$DOMAIN"
+data_dir = "$PB_DIR"
+
+[listen]
+smtp = ["127.0.0.1:$PORT_PILLARBOX"]
+submission = []
+submissions = []
+imap = []
+imaps = []
+pop3 = []
+pop3s = []
+
+[limits]
+connections_per_ip = 50
+EOF
+  local pb=("$PB_BIN" --config "$PB_CFG")
+  timeout 120 "${pb[@]}" domain add "$DOMAIN" </dev/null >"$PB_DIR/admin.log" 2>&1 ||
+    { echo "domain add failed: $(tail -1 "$PB_DIR/admin.log")"; return 1; }
+  echo "bench-password-$RANDOM$RANDOM" | timeout 120 "${pb[@]}" account add "$RCPT" \
+    --password-stdin >>"$PB_DIR/admin.log" 2>&1 ||
+    { echo "account add failed: $(tail -1 "$PB_DIR/admin.log")"; return 1; }
+  "${pb[@]}" serve </dev/null >"$PB_DIR/serve.log" 2>&1 &
+  PB_PID=$!
+  wait_port "$PORT_PILLARBOX" 60 "$PB_PID" ||
+    { echo "serve did not listen on 127.0.0.1:$PORT_PILLARBOX: $(tail -1 "$PB_DIR/serve.log")"; return 1; }
+}
+
+stop_pillarbox() {
+  [[ -n $PB_PID ]] || return 0
+  kill -TERM "$PB_PID" 2>/dev/null
+  local i
+  for ((i = 0; i < 300; i++)); do kill -0 "$PB_PID" 2>/dev/null || break; sleep 0.1; done
+  kill_tree "$PB_PID"
+  wait "$PB_PID" 2>/dev/null
+  PB_PID=""
+}
+
+# ---------------------------------------------------------------- runs
+
+RAW=""
+
+# measure TARGET SIZE CONC PORT COUNT POLL PID...
+measure() {
+  local target=$1 size=$2 conc=$3 port=$4 count=$5 poll=$6
+  shift 6
+  local pids=() p reuse=()
+  for p in "$@"; do [[ -n $p ]] && pids+=(--pid "$p"); done
+  [[ $REUSE == 1 ]] && reuse=(--reuse)
+  sync
+  log "run: $target size=$size conc=$conc n=$N"
+  local line
+  line=$(python3 "$LIB/measure.py" --target "$target" --port "$port" --size "$size" \
+    --conc "$conc" --n "$N" --rcpt "$RCPT" --count "$count" --poll "$poll" \
+    --timeout "$TIMEOUT" --log "$WORK/smtp-source-$target-$size-$conc.log" \
+    "${reuse[@]}" "${pids[@]}")
+  local rc=$?
+  [[ -n $line ]] && echo "$line" >>"$RAW"
+  log "  -> $line"
+  if [[ $rc -ne 0 ]]; then
+    tail -3 "$WORK/smtp-source-$target-$size-$conc.log" >&2 2>/dev/null
+  fi
+  return $rc
+}
+
+run_sink() {
+  measure sink "$1" "$2" "$PORT_SINK" none during "$SINK_PID"
+}
+
+run_postfix() {
+  clear_maildir
+  postfix_queue_empty || log "warning: postfix queue not empty before the run"
+  measure postfix "$1" "$2" "$PORT_POSTFIX" "maildir:$MAILDIR" during \
+    "$(postfix_master_pid)" "$(pidfile_pid "$DC_DIR/run/master.pid")"
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    log "postfix log tail:"; tail -5 "$PF_DIR/maillog" >&2 2>/dev/null
+    log "dovecot log tail:"; tail -5 "$DC_DIR/dovecot.log" >&2 2>/dev/null
+    postfix_purge
+  fi
+  clear_maildir
+  return $rc
+}
+
+# postfix_purge: after a failed run, drop what is still queued and let
+# in-flight deliveries finish, so the next run starts from an empty mailbox.
+postfix_purge() {
+  timeout 60 postsuper -c "$PF_CONF" -d ALL >/dev/null 2>&1
+  local i
+  for ((i = 0; i < 300; i++)); do postfix_queue_empty && break; sleep 0.1; done
+  sleep 1
+}
+
+skip() {
+  SKIPPED[$1]=$2
+  log "$1: SKIPPED ($2)"
+  echo "$1: SKIPPED ($2)" >>"$WORK/skipped.txt"
+}
+
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+main() {
+  [[ $N =~ ^[0-9]+$ && $N -gt 0 ]] || die "BENCH_N must be a positive integer"
+  command -v python3 >/dev/null || die "python3 is required"
+  install_packages
+
+  local base=${BENCH_TMPDIR:-/var/tmp}
+  WORK=$(mktemp -d "$base/pillarbox-bench.XXXXXX") || die "mktemp in $base failed"
+  chmod 755 "$WORK"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  RAW=$WORK/results.jsonl
+  : >"$RAW"
+  : >"$WORK/skipped.txt"
+  local fstype; fstype=$(stat -f -c %T "$WORK")
+  [[ $fstype == tmpfs ]] && log "WARNING: $WORK is on tmpfs: fsync is free there, set BENCH_TMPDIR to a disk"
+
+  local p
+  for p in "$PORT_POSTFIX" "$PORT_SINK" "$PORT_PILLARBOX"; do
+    port_free "$p" || die "127.0.0.1:$p is in use (set BENCH_PORT_BASE)"
+  done
+
+  if want sink; then start_sink || skip sink "smtp-sink did not start"; fi
+  if want postfix; then
+    if [[ $EUID -ne 0 ]]; then
+      skip postfix "Postfix's master must run as root"
+    elif ! start_dovecot; then
+      skip postfix "dovecot did not start (see above)"
+    elif ! start_postfix; then
+      skip postfix "postfix did not start (see above)"
+    fi
+  fi
+  if want pillarbox; then
+    local why
+    why=$(pillarbox_prepare) || skip pillarbox "$why"
+    # pillarbox_prepare ran in a subshell: set PB_BIN here.
+    if [[ -z ${SKIPPED[pillarbox]:-} ]]; then
+      if [[ -n ${PILLARBOX_BIN:-} ]]; then PB_BIN=$PILLARBOX_BIN; else PB_BIN=$WORK/pillarbox; fi
+    fi
+  fi
+  export PB_BIN RCPT PILLARBOX_COUNT_CMD="${PILLARBOX_COUNT_CMD:-}"
+  export -f pillarbox_count
+
+  local size conc failed=0
+  for size in $SIZES; do
+    for conc in $CONCS; do
+      if want sink && [[ -z ${SKIPPED[sink]:-} ]]; then
+        run_sink "$size" "$conc" || failed=1
+      fi
+      if want postfix && [[ -z ${SKIPPED[postfix]:-} ]]; then
+        run_postfix "$size" "$conc" || failed=1
+      fi
+      if want pillarbox && [[ -z ${SKIPPED[pillarbox]:-} ]]; then
+        if pillarbox_start_and_measure "$size" "$conc"; then :; else
+          [[ -z ${SKIPPED[pillarbox]:-} ]] && failed=1
+        fi
+      fi
+    done
+  done
+
+  write_report
+  return $failed
+}
+
+# pillarbox_start_and_measure SIZE CONC: one run on a fresh instance. A
+# setup failure skips Pillarbox for the rest of the bench.
+pillarbox_start_and_measure() {
+  local size=$1 conc=$2 why
+  PB_DIR=$WORK/pillarbox-$size-$conc
+  PB_CFG=$PB_DIR/pillarbox.toml
+  export PB_CFG
+  # Run setup in this shell (not a subshell) so PB_PID is tracked by cleanup.
+  why=$(mktemp "$WORK/why.XXXXXX")
+  if ! pillarbox_start "$size-$conc" >"$why"; then
+    skip pillarbox "$(cat "$why")"
+    stop_pillarbox
+    return 1
+  fi
+  local rc=0
+  measure pillarbox "$size" "$conc" "$PORT_PILLARBOX" "cmd:pillarbox_count" \
+    "${BENCH_PILLARBOX_POLL:-after}" "$PB_PID" || rc=1
+  stop_pillarbox
+  rm -rf "$PB_DIR"/blobs 2>/dev/null
+  return $rc
+}
+
+write_report() {
+  mkdir -p "$(dirname "$OUT")"
+  {
+    echo "# Pillarbox SMTP side-by-side benchmark ($STAMP)"
+    echo "# command: $CMDLINE"
+    echo "# env: BENCH_N=$N BENCH_SIZES=\"$SIZES\" BENCH_CONC=\"$CONCS\" BENCH_TARGETS=\"$TARGETS\" BENCH_REUSE=$REUSE BENCH_TIMEOUT=$TIMEOUT"
+    echo "# messages per connection: $([[ $REUSE == 1 ]] && echo "all of a session's (smtp-source -d)" || echo "one (a new connection per message)")"
+    echo "# host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), spool fs: $(stat -f -c %T "$WORK") ($(df --output=source "$WORK" | tail -1))"
+    echo "# postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1), pillarbox $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -n ${PILLARBOX_BIN:-} ]] && echo " (PILLARBOX_BIN=$PILLARBOX_BIN)")"
+    echo "# seconds: from the start of smtp-source until every message is in the mailbox"
+    echo "#          (smtp-sink: until smtp-source exits). acked s: until smtp-source exited."
+    echo
+    cat "$WORK/skipped.txt"
+    [[ -s $WORK/skipped.txt ]] && echo
+    python3 "$LIB/report.py" "$RAW"
+  } >"$OUT"
+  cp "$RAW" "${OUT%.txt}.jsonl"
+  echo
+  cat "$OUT"
+  echo
+  echo "results: $OUT"
+}
+
+CMDLINE=$(printf '%q ' "$0" "$@")
+main "$@"

@@ -1,0 +1,358 @@
+// Package app is Pillarbox's composition root: it turns a config.Config into
+// a running server (store, TLS material, authenticator, local delivery and
+// one smtpserver.Server per SMTP listener kind) and owns their lifecycle.
+//
+// Lifecycle: New opens the store and loads TLS material (a self-signed
+// certificate is generated when the configured files are absent); Start
+// binds every configured listener (all or none) and serves; Run is Start
+// plus waiting for the context; Shutdown stops accepting, lets sessions in
+// flight finish until its context expires (then they get 421), and closes
+// the store. Reload re-reads the config file (log level; certificates).
+//
+// Nothing here keeps state of its own on disk: the data directory belongs
+// to the store (metadata, blobs) and to certs (TLS files).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"pillarbox/internal/auth"
+	"pillarbox/internal/certs"
+	"pillarbox/internal/config"
+	"pillarbox/internal/delivery"
+	"pillarbox/internal/smtpserver"
+	"pillarbox/internal/store"
+	"pillarbox/internal/store/sqlstore"
+)
+
+// DefaultShutdownTimeout bounds the graceful shutdown Run performs when its
+// context ends.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// Listener names, as in the [listen] section of the config.
+const (
+	ListenSMTP        = "smtp"
+	ListenSubmission  = "submission"
+	ListenSubmissions = "submissions"
+)
+
+// App is a configured Pillarbox instance.
+type App struct {
+	// LogLevel, when set, is updated by Reload from the config's log.level
+	// (the caller builds its logger's handler on it).
+	LogLevel *slog.LevelVar
+
+	log     *slog.Logger
+	st      *sqlstore.Store
+	auth    *auth.Authenticator
+	certs   *certs.Reloader
+	backend *delivery.Local
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	servers  []*endpoint
+	started  bool
+	closed   bool
+	serveErr chan error
+	done     chan struct{} // closed by Shutdown
+}
+
+// endpoint is one server with the listeners it serves.
+type endpoint struct {
+	name      string
+	srv       *smtpserver.Server
+	listeners []net.Listener
+}
+
+// New builds an App from cfg: opens the store in cfg.DataDir, ensures TLS
+// material, and prepares one SMTP server per configured listener kind.
+// Nothing is bound until Start or Run.
+func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{log: logger, cfg: cfg, serveErr: make(chan error, 16), done: make(chan struct{})}
+	certPath, keyPath := tlsPaths(cfg)
+	if err := certs.EnsureSelfSigned(certPath, keyPath, cfg.Hostname); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	r, err := certs.NewReloader(certPath, keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	a.certs = r
+	st, err := sqlstore.Open(cfg.DataDir, sqlstore.Options{Logger: logger.With("component", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+	a.st = st
+	a.auth = auth.New(st, auth.Options{
+		Logger:      logger.With("component", "auth"),
+		MaxFailures: cfg.Limits.AuthFailures,
+		Lockout:     time.Duration(cfg.Limits.AuthLockout),
+	})
+	a.backend = delivery.NewLocal(st, delivery.LocalOptions{Logger: logger.With("component", "delivery")})
+	a.servers = []*endpoint{
+		{name: ListenSMTP, srv: a.newSMTP(smtpserver.ModeMX)},
+		{name: ListenSubmission, srv: a.newSMTP(smtpserver.ModeSubmission)},
+		{name: ListenSubmissions, srv: a.newSMTP(smtpserver.ModeSubmissions)},
+	}
+	return a, nil
+}
+
+// tlsPaths returns the absolute certificate and key paths of cfg.
+func tlsPaths(cfg *config.Config) (string, string) {
+	cert, key := cfg.TLS.Cert, cfg.TLS.Key
+	if cert == "" {
+		cert = "tls/cert.pem"
+	}
+	if key == "" {
+		key = "tls/key.pem"
+	}
+	return cfg.Abs(cert), cfg.Abs(key)
+}
+
+func (a *App) newSMTP(mode smtpserver.Mode) *smtpserver.Server {
+	l := a.cfg.Limits
+	name := map[smtpserver.Mode]string{smtpserver.ModeMX: ListenSMTP,
+		smtpserver.ModeSubmission: ListenSubmission, smtpserver.ModeSubmissions: ListenSubmissions}[mode]
+	return smtpserver.New(smtpserver.Options{
+		Mode:            mode,
+		Hostname:        a.cfg.Hostname,
+		TLSConfig:       a.certs.TLSConfig(),
+		Backend:         a.backend,
+		Auth:            a.auth,
+		Logger:          a.log.With("component", "smtp", "listener", name),
+		MaxMessageBytes: int64(l.MessageSize),
+		MaxRecipients:   l.RecipientsPerMessage,
+		MaxLineLength:   l.LineLength,
+		MaxConnsPerIP:   l.ConnectionsPerIP,
+		MaxSessions:     l.Sessions,
+		MaxErrors:       l.ErrorsPerSession,
+		CommandTimeout:  time.Duration(l.CommandTimeout),
+		DataTimeout:     time.Duration(l.DataTimeout),
+	})
+}
+
+// Store returns the App's store (for administration done in-process, and tests).
+func (a *App) Store() store.Store { return a.st }
+
+// listenAddrs returns the configured addresses of a listener kind.
+func listenAddrs(cfg *config.Config, name string) []string {
+	switch name {
+	case ListenSMTP:
+		return cfg.Listen.SMTP
+	case ListenSubmission:
+		return cfg.Listen.Submission
+	case ListenSubmissions:
+		return cfg.Listen.Submissions
+	}
+	return nil
+}
+
+// Start binds every configured listener and starts serving. Either all
+// listeners are bound or none is (the error names the one that failed).
+func (a *App) Start(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started || a.closed {
+		return errors.New("app: already started or shut down")
+	}
+	var lc net.ListenConfig
+	var bound []net.Listener
+	for _, ep := range a.servers {
+		for _, addr := range listenAddrs(a.cfg, ep.name) {
+			l, err := lc.Listen(ctx, "tcp", addr)
+			if err != nil {
+				for _, b := range bound {
+					b.Close()
+				}
+				for _, ep := range a.servers {
+					ep.listeners = nil
+				}
+				return fmt.Errorf("listen %s %s: %w", ep.name, addr, err)
+			}
+			bound = append(bound, l)
+			ep.listeners = append(ep.listeners, l)
+		}
+	}
+	a.warnNotImplemented()
+	a.started = true
+	for _, ep := range a.servers {
+		for _, l := range ep.listeners {
+			go a.serve(ep, l)
+		}
+	}
+	return nil
+}
+
+func (a *App) serve(ep *endpoint, l net.Listener) {
+	err := ep.srv.Serve(l)
+	if err != nil && !errors.Is(err, smtpserver.ErrServerClosed) {
+		a.log.Error("server stopped", "listener", ep.name, "addr", l.Addr().String(), "err", err)
+		a.serveErr <- fmt.Errorf("%s %s: %w", ep.name, l.Addr(), err)
+	}
+}
+
+// warnNotImplemented logs, once, the configured listeners that later
+// issues serve (IMAP, POP3).
+func (a *App) warnNotImplemented() {
+	l := a.cfg.Listen
+	var attrs []any
+	for _, x := range []struct {
+		name  string
+		addrs []string
+	}{{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S}} {
+		if len(x.addrs) > 0 {
+			attrs = append(attrs, x.name, x.addrs)
+		}
+	}
+	if len(attrs) > 0 {
+		a.log.Warn("IMAP and POP3 are not implemented yet; these listeners are not served", attrs...)
+	}
+}
+
+// Run starts the App and serves until ctx ends (then shuts down
+// gracefully within DefaultShutdownTimeout), Shutdown is called, or a
+// server fails.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-a.done:
+		return nil
+	case runErr = <-a.serveErr:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultShutdownTimeout)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// Addrs returns the bound addresses per listener name (after Start).
+func (a *App) Addrs() map[string][]net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string][]net.Addr{}
+	for _, ep := range a.servers {
+		for _, l := range ep.listeners {
+			out[ep.name] = append(out[ep.name], l.Addr())
+		}
+	}
+	return out
+}
+
+// Shutdown stops every server (no new sessions; sessions in flight finish
+// until ctx ends) and closes the store. Safe to call more than once.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	close(a.done)
+	servers := a.servers
+	started := a.started
+	a.mu.Unlock()
+
+	var errs []error
+	if started {
+		var wg sync.WaitGroup
+		errCh := make(chan error, len(servers))
+		for _, ep := range servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ep.srv.Shutdown(ctx); err != nil {
+					errCh <- fmt.Errorf("%s: %w", ep.name, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errCh)
+		// A listener whose Serve had not begun when Shutdown came is
+		// not known to its server: close every one here (closing twice
+		// is harmless).
+		for _, ep := range servers {
+			for _, l := range ep.listeners {
+				l.Close()
+			}
+		}
+		for err := range errCh {
+			errs = append(errs, err)
+		}
+	}
+	if err := a.st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	a.log.Info("shut down")
+	return errors.Join(errs...)
+}
+
+// Reload re-reads the config file: the log level applies at once, TLS
+// certificates are reloaded from disk. Listener, limit and data directory
+// changes need a restart (logged).
+func (a *App) Reload() error {
+	a.mu.Lock()
+	old := a.cfg
+	a.mu.Unlock()
+	var errs []error
+	if old.Path != "" {
+		cfg, err := config.Load(old.Path)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reload config: %w", err))
+		} else {
+			a.applyConfig(old, cfg)
+		}
+	}
+	if err := a.certs.Reload(); err != nil {
+		errs = append(errs, fmt.Errorf("reload certificates: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.log.Error("reload failed", "err", err)
+		return err
+	}
+	a.log.Info("reloaded")
+	return nil
+}
+
+// applyConfig takes what can change at run time from cfg.
+func (a *App) applyConfig(old, cfg *config.Config) {
+	if a.LogLevel != nil {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(cfg.Log.Level)); err == nil {
+			a.LogLevel.Set(lvl)
+		} else if cfg.Log.Level != "" {
+			a.log.Warn("reload: bad log level", "level", cfg.Log.Level)
+		}
+	}
+	if cfg.Limits != old.Limits || !sameListen(cfg.Listen, old.Listen) ||
+		cfg.Hostname != old.Hostname || cfg.DataDir != old.DataDir || cfg.TLS != old.TLS {
+		a.log.Warn("reload: listener, limit, hostname, TLS path or data_dir changes take effect after a restart")
+	}
+	a.mu.Lock()
+	a.cfg = cfg
+	a.mu.Unlock()
+}
+
+func sameListen(a, b config.Listen) bool {
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}

@@ -1,0 +1,125 @@
+package auth
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// maxTracked bounds each failure table. When a table is full, entries whose
+// window and lock have passed are dropped; if none has, an arbitrary
+// unlocked entry goes, so memory stays bounded under a spray of names.
+const maxTracked = 100_000
+
+// record is the failure count of one account name or address.
+type record struct {
+	count int
+	start time.Time // first failure of the current window
+	until time.Time // locked until
+}
+
+// limiter counts failures per account name and per remote address.
+type limiter struct {
+	max    int // <= 0: never lock
+	window time.Duration
+
+	mu    sync.Mutex
+	addrs map[netip.Prefix]*record
+	names map[string]*record
+}
+
+func newLimiter(max int, window time.Duration) *limiter {
+	return &limiter{max: max, window: window, addrs: map[netip.Prefix]*record{}, names: map[string]*record{}}
+}
+
+// addrKey groups IPv6 addresses by /64 (one customer network), IPv4 by
+// address. ok is false for an invalid address (not tracked).
+func addrKey(a netip.Addr) (netip.Prefix, bool) {
+	if !a.IsValid() {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, err := a.WithZone("").Prefix(bits)
+	return p, err == nil
+}
+
+// locked reports whether the address or the name is locked at now.
+func (l *limiter) locked(now time.Time, addr netip.Addr, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.names[name]; r != nil && now.Before(r.until) {
+		return true
+	}
+	if k, ok := addrKey(addr); ok {
+		if r := l.addrs[k]; r != nil && now.Before(r.until) {
+			return true
+		}
+	}
+	return false
+}
+
+// failed counts a failure and reports whether it locked the name or address.
+func (l *limiter) failed(now time.Time, addr netip.Addr, name string) bool {
+	if l.max <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	locked := bump(l.names, name, now, l.max, l.window)
+	if k, ok := addrKey(addr); ok {
+		locked = bump(l.addrs, k, now, l.max, l.window) || locked
+	}
+	return locked
+}
+
+// succeeded clears the name's count (not the address's: one good login
+// must not reset an attacker's budget against other names).
+func (l *limiter) succeeded(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.names, name)
+}
+
+func bump[K comparable](m map[K]*record, k K, now time.Time, max int, window time.Duration) bool {
+	r := m[k]
+	if r == nil {
+		if len(m) >= maxTracked {
+			prune(m, now, window)
+		}
+		r = &record{start: now}
+		m[k] = r
+	}
+	if now.Sub(r.start) >= window {
+		r.count, r.start = 0, now
+	}
+	r.count++
+	if r.count >= max {
+		r.until = now.Add(window)
+		r.count, r.start = 0, now
+		return true
+	}
+	return false
+}
+
+func prune[K comparable](m map[K]*record, now time.Time, window time.Duration) {
+	for k, r := range m {
+		if now.Sub(r.start) >= window && !now.Before(r.until) {
+			delete(m, k)
+		}
+	}
+	if len(m) < maxTracked {
+		return
+	}
+	for k, r := range m {
+		if !now.Before(r.until) {
+			delete(m, k)
+			if len(m) < maxTracked {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"pillarbox/internal/store"
+)
+
+// newBlobID returns 128 random bits as 32 lower-case hex digits.
+func newBlobID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	return hex.EncodeToString(b[:])
+}
+
+func validBlobID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) blobPath(id string) string {
+	return filepath.Join(s.blobDir, id[:2], id)
+}
+
+// CreateSpool creates a temporary file in the spool directory. A Delivery
+// whose Blob is such a file adopts it by rename: the whole file, from byte
+// 0 to its current size, becomes the blob, whatever its read/write offset.
+// The caller closes and removes it after Deliver (removal of an adopted
+// file fails harmlessly with fs.ErrNotExist).
+func (s *Store) CreateSpool() (*os.File, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	return os.CreateTemp(s.spoolDir, "spool-*")
+}
+
+// newBlob is a blob file in blobs/ that is not yet durable nor referenced
+// by metadata.
+type newBlob struct {
+	id, path string
+	size     int64
+	data     io.ReaderAt // the bytes, for parsing (memory or an open file)
+	undo     func()      // moves it back to the spool or removes it
+}
+
+// parseBuffer is the largest blob kept in memory for parsing while it is
+// written; larger ones are parsed from the file.
+const parseBuffer = 1 << 20
+
+// putBlob stores r as a new blob file (not synced; the writer syncs it).
+// It writes straight to the final path: a file there without a blobs row
+// is garbage that orphan cleanup removes, and cleanup only runs while no
+// other Store uses the directory, so it never sees a blob in flight.
+func (s *Store) putBlob(r io.Reader) (*newBlob, error) {
+	id := newBlobID()
+	b := &newBlob{id: id, path: s.blobPath(id)}
+	if f, ok := r.(*os.File); ok && filepath.Dir(filepath.Clean(f.Name())) == s.spoolDir {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Rename(f.Name(), b.path); err != nil {
+			return nil, err
+		}
+		orig := f.Name()
+		b.size, b.data = fi.Size(), f
+		b.undo = func() {
+			if err := os.Rename(b.path, orig); err != nil {
+				s.log.Warn("sqlstore: returning spool file", "err", err)
+			}
+		}
+		return b, nil
+	}
+	f, err := os.OpenFile(b.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	buf := &limitedBuffer{max: parseBuffer}
+	n, err := io.Copy(f, io.TeeReader(r, buf))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.removeFile(b.path)
+		return nil, err
+	}
+	b.size = n
+	if !buf.overflow {
+		b.data = bytes.NewReader(buf.b)
+	}
+	b.undo = func() { s.removeFile(b.path) }
+	return b, nil
+}
+
+// limitedBuffer keeps what is written to it until it exceeds max.
+type limitedBuffer struct {
+	b        []byte
+	max      int
+	overflow bool
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if !l.overflow {
+		if len(l.b)+len(p) > l.max {
+			l.overflow, l.b = true, nil
+		} else {
+			l.b = append(l.b, p...)
+		}
+	}
+	return len(p), nil
+}
+
+func (s *Store) removeFile(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("sqlstore: removing file", "path", path, "err", err)
+	}
+}
+
+// removeBlobs deletes the files of blobs whose rows are gone (committed).
+func (s *Store) removeBlobs(ids []string) {
+	for _, id := range ids {
+		s.removeFile(s.blobPath(id))
+	}
+}
+
+// blobGarbage drops the rows of the given blobs that no message or queue
+// item references any more and schedules their files for removal after
+// the commit.
+func (t *wtx) blobGarbage(ids []string) error {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		n, err := t.execN(`DELETE FROM blobs WHERE id = ?
+			AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?)
+			AND NOT EXISTS (SELECT 1 FROM queue WHERE blob_id = ?)`, id, id, id)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			t.op.garbage = append(t.op.garbage, id)
+		}
+	}
+	return nil
+}
+
+// OpenBlob opens a blob (without any per-recipient prefix).
+func (s *Store) OpenBlob(ctx context.Context, blobID string) (store.MessageReader, error) {
+	if !validBlobID(blobID) {
+		return nil, store.ErrNotFound
+	}
+	var size int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return notFound(tx.QueryRowContext(ctx, `SELECT size FROM blobs WHERE id = ?`, blobID).Scan(&size))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.openReader(nil, blobID, size)
+}
+
+// openReader opens prefix + blob file. A blob removed after the metadata
+// was read (concurrent expunge) reports store.ErrNotFound.
+func (s *Store) openReader(prefix []byte, blobID string, blobSize int64) (store.MessageReader, error) {
+	f, err := os.Open(s.blobPath(blobID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &reader{prefix: prefix, blob: f, closer: f, size: int64(len(prefix)) + blobSize}, nil
+}
+
+// reader is a store.MessageReader over prefix bytes followed by a blob.
+type reader struct {
+	prefix []byte
+	blob   io.ReaderAt
+	closer io.Closer // nil: nothing to close
+	size   int64
+	off    int64
+}
+
+func (r *reader) Size() int64 { return r.size }
+
+func (r *reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("sqlstore: negative offset")
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if rest := r.size - off; int64(want) > rest {
+		want = int(rest)
+	}
+	n := 0
+	if pl := int64(len(r.prefix)); off < pl {
+		n = copy(p[:want], r.prefix[off:])
+	}
+	if n < want {
+		if r.blob == nil {
+			return n, errors.New("sqlstore: reader closed")
+		}
+		m, err := r.blob.ReadAt(p[n:want], off+int64(n)-int64(len(r.prefix)))
+		n += m
+		if n < want {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file is shorter than recorded
+			}
+			return n, err
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	n, err := r.ReadAt(p, r.off)
+	r.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *reader) Close() error {
+	r.blob = nil
+	if r.closer == nil {
+		return nil
+	}
+	err := r.closer.Close()
+	r.closer = nil
+	return err
+}
+
+// cleanOrphans removes spool files and blob files without a blobs row.
+// Only called while no other Store has the directory open.
+func (s *Store) cleanOrphans(ctx context.Context) error {
+	spool, err := os.ReadDir(s.spoolDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range spool {
+		s.removeFile(filepath.Join(s.spoolDir, e.Name()))
+	}
+	removed := 0
+	for i := 0; i < 256; i++ {
+		sub := fmt.Sprintf("%02x", i)
+		n, err := s.cleanBlobDir(ctx, sub)
+		if err != nil {
+			return err
+		}
+		removed += n
+	}
+	if removed > 0 || len(spool) > 0 {
+		s.log.Info("sqlstore: removed orphan files", "blobs", removed, "spool", len(spool))
+	}
+	return nil
+}
+
+func (s *Store) cleanBlobDir(ctx context.Context, sub string) (int, error) {
+	entries, err := os.ReadDir(filepath.Join(s.blobDir, sub))
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	known := map[string]bool{}
+	rows, err := s.wc.QueryContext(ctx, `SELECT id FROM blobs WHERE id >= ? AND id < ?`, sub, sub+"~")
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		known[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !known[e.Name()] {
+			s.removeFile(filepath.Join(s.blobDir, sub, e.Name()))
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,224 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"pillarbox/internal/message"
+	"pillarbox/internal/store"
+)
+
+// msgRow is a message about to be inserted.
+type msgRow struct {
+	msgID     int64 // 0: allocate a new one (new POP3 UID)
+	blobID    string
+	prefix    []byte
+	size      int64 // len(prefix) + blob size
+	flags     []string
+	date      time.Time
+	structure []byte
+}
+
+// Deliver stores a delivery atomically and durably (see store.Store and
+// the package comment). An empty LocalRecipient.Mailbox means INBOX.
+func (s *Store) Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryResult, error) {
+	if d == nil || d.Blob == nil {
+		return store.DeliveryResult{}, errors.New("sqlstore: delivery without blob")
+	}
+	if len(d.Local) == 0 && d.Queue == nil {
+		return store.DeliveryResult{}, errors.New("sqlstore: delivery without recipients")
+	}
+	if s.closed.Load() {
+		return store.DeliveryResult{}, store.ErrClosed
+	}
+	locals := make([]store.LocalRecipient, len(d.Local))
+	for i, lr := range d.Local {
+		if lr.Mailbox == "" {
+			lr.Mailbox = "INBOX"
+		}
+		name, err := normMailbox(lr.Mailbox)
+		if err != nil {
+			return store.DeliveryResult{}, err
+		}
+		flags, err := normFlags(lr.Flags)
+		if err != nil {
+			return store.DeliveryResult{}, err
+		}
+		lr.Mailbox, lr.Flags = name, flags
+		locals[i] = lr
+	}
+	b, err := s.putBlob(d.Blob)
+	if err != nil {
+		return store.DeliveryResult{}, fmt.Errorf("sqlstore: writing blob: %w", err)
+	}
+	structs, err := s.structures(b, locals)
+	if err != nil {
+		b.undo()
+		return store.DeliveryResult{}, err
+	}
+	date := d.InternalDate
+	if date.IsZero() {
+		date = s.now()
+	}
+	var res store.DeliveryResult
+	err = s.write(ctx, &op{blobs: []string{b.path}, undo: b.undo, fn: func(t *wtx) (err error) {
+		res, err = t.deliver(b, locals, structs, date, d.Queue)
+		return err
+	}})
+	return res, err
+}
+
+// structures parses prefix+blob for every local recipient.
+func (s *Store) structures(b *newBlob, locals []store.LocalRecipient) ([][]byte, error) {
+	if len(locals) == 0 {
+		return nil, nil
+	}
+	data := b.data
+	if data == nil {
+		f, err := os.Open(b.path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		data = f
+	}
+	out := make([][]byte, len(locals))
+	for i, lr := range locals {
+		r := &reader{prefix: lr.Prefix, blob: data, size: int64(len(lr.Prefix)) + b.size}
+		p, err := message.Parse(r, r.size)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: parsing message: %w", err)
+		}
+		if out[i], err = p.MarshalBinary(); err != nil {
+			return nil, fmt.Errorf("sqlstore: encoding structure: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byte, date time.Time, q *store.QueueItem) (store.DeliveryResult, error) {
+	res := store.DeliveryResult{BlobID: b.id, Size: b.size, Local: make([]store.LocalResult, len(locals))}
+	if _, err := t.exec(`INSERT INTO blobs (id, size, created_at) VALUES (?, ?, ?)`, b.id, b.size, t.now.UnixNano()); err != nil {
+		return res, err
+	}
+	for i, lr := range locals {
+		mb, err := t.mailboxByName(lr.AccountID, lr.Mailbox)
+		if err == store.ErrNotFound {
+			if err = t.accountExists(lr.AccountID); err == nil {
+				mb, err = t.createMailbox(lr.AccountID, lr.Mailbox, "", false)
+			}
+		}
+		if err != nil {
+			return res, err
+		}
+		size := int64(len(lr.Prefix)) + b.size
+		if lr.CheckQuota {
+			if err := t.checkQuota(lr.AccountID, size); err != nil {
+				return res, err
+			}
+		}
+		m := msgRow{blobID: b.id, prefix: lr.Prefix, size: size, flags: lr.Flags, date: date, structure: structs[i]}
+		if err := t.appendMessage(&mb, &m); err != nil {
+			return res, err
+		}
+		res.Local[i] = store.LocalResult{MailboxID: mb.ID, UIDValidity: mb.UIDValidity, UID: mb.UIDNext - 1, ModSeq: mb.HighestModSeq}
+	}
+	if q != nil {
+		item, err := t.insertQueue(q, b)
+		if err != nil {
+			return res, err
+		}
+		res.Queue = &item
+	}
+	return res, nil
+}
+
+func (t *wtx) accountExists(id int64) error {
+	var n int
+	return notFound(t.queryRow(`SELECT 1 FROM accounts WHERE id = ?`, id).Scan(&n))
+}
+
+// checkQuota fails with store.ErrOverQuota when adding bytes would take
+// the account over its quota.
+func (t *wtx) checkQuota(accountID, add int64) error {
+	var quota, used int64
+	if err := t.queryRow(`SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?`, accountID).Scan(&quota, &used); err != nil {
+		return notFound(err)
+	}
+	if quota > 0 && used+add > quota {
+		return store.ErrOverQuota
+	}
+	return nil
+}
+
+// appendMessage inserts m as the next UID of mb with a new MODSEQ and
+// updates the counts; mb is advanced in place.
+func (t *wtx) appendMessage(mb *store.Mailbox, m *msgRow) error {
+	if mb.UIDNext == math.MaxUint32 {
+		return fmt.Errorf("sqlstore: mailbox %d has no UIDs left", mb.ID)
+	}
+	if m.msgID == 0 {
+		id, err := t.nextSeq(seqMessage)
+		if err != nil {
+			return err
+		}
+		m.msgID = id
+	}
+	uid, modseq := mb.UIDNext, mb.HighestModSeq+1
+	date, tz := encodeDate(m.date)
+	_, err := t.exec(`INSERT INTO messages (mailbox_id, uid, modseq, msg_id, blob_id, prefix, size, flags,
+		internal_date, internal_tz, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		mb.ID, int64(uid), modseq, m.msgID, m.blobID, nonNil(m.prefix), m.size, encodeFlags(m.flags), date, tz, m.structure)
+	if err != nil {
+		return err
+	}
+	seen, deleted := seenDeleted(m.flags)
+	_, err = t.exec(`UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = messages + 1,
+		unseen = unseen + ?, deleted = deleted + ?, size = size + ? WHERE id = ?`,
+		int64(uid)+1, modseq, 1-seen, deleted, m.size, mb.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(`UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?`, m.size, mb.AccountID); err != nil {
+		return err
+	}
+	mb.UIDNext, mb.HighestModSeq = uid+1, modseq
+	mb.Messages++
+	mb.Unseen += 1 - seen
+	mb.Deleted += deleted
+	mb.Size += m.size
+	t.change(store.Change{Kind: store.ChangeAppend, AccountID: mb.AccountID, MailboxID: mb.ID, UID: uid, ModSeq: modseq, Flags: m.flags})
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// encodeDate stores a time as Unix nanoseconds (clamped to the range
+// int64 nanoseconds can hold) and its zone offset in seconds.
+func encodeDate(d time.Time) (nanos, tz int64) {
+	lo, hi := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	if d.Before(lo) {
+		d = lo
+	} else if d.After(hi) {
+		d = hi
+	}
+	_, off := d.Zone()
+	return d.UnixNano(), int64(off)
+}
+
+func decodeDate(nanos, tz int64) time.Time {
+	t := time.Unix(0, nanos)
+	if tz == 0 {
+		return t.UTC()
+	}
+	return t.In(time.FixedZone("", int(tz)))
+}

@@ -1,0 +1,294 @@
+// Package sqlstore is Pillarbox's embedded storage backend: metadata in
+// SQLite (modernc.org/sqlite, pure Go) and message bodies in immutable blob
+// files. It implements store.Store and store.Spooler.
+//
+// On-disk layout under the data directory:
+//
+//	meta.db, meta.db-wal, meta.db-shm   SQLite database (WAL mode, synchronous=FULL)
+//	blobs/xx/<id>                       one immutable file per blob; <id> is 32 lower-case
+//	                                    hex digits (128 random bits), xx its first two
+//	spool/                              temporary files (CreateSpool, blobs being written)
+//	lock                                flock(2) file: shared while a Store is open,
+//	                                    exclusive during orphan cleanup at Open
+//
+// The schema (schema.go) is plain SQL that ports to PostgreSQL (BLOB becomes
+// BYTEA); it is created and migrated at Open, versioned in schema_version.
+//
+// Writes: one writer goroutine per Store owns one SQLite connection. Every
+// write method hands an operation to it; the writer gathers the operations
+// submitted concurrently into a batch and runs them in ONE transaction
+// (BEGIN IMMEDIATE, so several processes can share the directory), each
+// inside its own SAVEPOINT so that a failing operation is rolled back alone
+// (group commit). Readers use a separate pool of connections and see
+// committed snapshots.
+//
+// Durability (store.go's Deliver rule): Deliver writes the blob into spool/,
+// renames it into blobs/ without syncing and submits the operation. Before
+// it begins the batch's transaction, the writer makes all of the batch's new
+// blob files and directory entries durable at once: one syncfs(2) of the
+// blob file system on Linux, an fsync of every file and its directory
+// elsewhere. Then the metadata commits (WAL fsync), and only then are the
+// waiters answered. A crash therefore leaves at worst blob files without
+// metadata (garbage, removed at the next Open that finds no other process
+// using the directory); metadata never points to a missing blob. Blob files
+// are removed only after the commit that dropped their last reference.
+//
+// Invariants kept here: UIDVALIDITY comes from a global counter seeded
+// with the clock and only increases; UIDNEXT and HIGHESTMODSEQ are read and
+// advanced inside the writing transaction; every appended, changed or
+// expunged message gets its own new MODSEQ; expunges leave (uid, modseq)
+// tombstones; mailbox counts (messages, unseen, deleted, size) and account
+// used bytes are updated in the same transaction as the messages; the POP3
+// UID is "p" followed by the hex of the message's global id, allocated
+// once from a counter seeded with the clock (Copy allocates a new one, Move
+// keeps it). A blob's reference count is the number of messages and queue
+// items that name it (indexed), so it cannot drift; the blob row and file
+// go when it reaches zero.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"pillarbox/internal/store"
+)
+
+// Options configure a Store.
+type Options struct {
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+	// NoSync skips every fsync/syncfs and runs SQLite with
+	// synchronous=OFF. For tests and benchmarks only: a crash can lose
+	// acknowledged data.
+	NoSync bool
+}
+
+// Store is the embedded backend. Create it with Open.
+type Store struct {
+	dir, blobDir, spoolDir string
+	log                    *slog.Logger
+	now                    func() time.Time
+	noSync                 bool
+
+	wdb  *sql.DB // writer: one connection, used only by the writer goroutine
+	wc   *sql.Conn
+	rdb  *sql.DB // readers
+	lock *os.File
+
+	stmts map[string]*sql.Stmt // writer goroutine only
+
+	ops       chan *op
+	quit      chan struct{}
+	writerEnd chan struct{}
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	feed feed
+
+	// Statistics: committed batches and the operations in them.
+	statBatches, statOps atomic.Int64
+	statSync, statTx     atomic.Int64 // nanoseconds in blob syncs and in transactions
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Spooler = (*Store)(nil)
+)
+
+// maxBatch bounds the number of operations in one transaction.
+const maxBatch = 512
+
+// busyTimeoutMS is how long a connection waits for another process's lock.
+const busyTimeoutMS = 15000
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		dir:       abs,
+		blobDir:   filepath.Join(abs, "blobs"),
+		spoolDir:  filepath.Join(abs, "spool"),
+		log:       opts.Logger,
+		now:       opts.Now,
+		noSync:    opts.NoSync,
+		stmts:     map[string]*sql.Stmt{},
+		ops:       make(chan *op),
+		quit:      make(chan struct{}),
+		writerEnd: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.feed.subs = map[int64]map[*subscriber]struct{}{}
+	if err := s.makeDirs(); err != nil {
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) makeDirs() error {
+	for _, d := range []string{s.dir, s.blobDir, s.spoolDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < 256; i++ {
+		if err := os.MkdirAll(filepath.Join(s.blobDir, fmt.Sprintf("%02x", i)), 0o700); err != nil {
+			return err
+		}
+	}
+	if s.noSync {
+		return nil
+	}
+	// Make the directory tree itself durable once.
+	return syncTree(s.dir, s.blobDir)
+}
+
+func (s *Store) dsn(writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		q.Add("_pragma", "journal_mode(WAL)")
+		if s.noSync {
+			q.Add("_pragma", "synchronous(OFF)")
+		} else {
+			q.Add("_pragma", "synchronous(FULL)")
+		}
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	u := url.URL{Scheme: "file", Path: filepath.Join(s.dir, "meta.db"), RawQuery: q.Encode()}
+	return u.String()
+}
+
+func (s *Store) open() error {
+	lock, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	s.lock = lock
+	exclusive := tryLockExclusive(lock)
+
+	s.wdb, err = sql.Open("sqlite", s.dsn(true))
+	if err != nil {
+		return err
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if s.wc, err = s.wdb.Conn(ctx); err != nil {
+		return fmt.Errorf("sqlstore: open meta.db: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.rdb, err = sql.Open("sqlite", s.dsn(false))
+	if err != nil {
+		return err
+	}
+	s.rdb.SetMaxOpenConns(8)
+	s.rdb.SetMaxIdleConns(8)
+	if exclusive {
+		// No other Store has the directory open: nothing is in flight,
+		// so files without metadata are garbage from a crash.
+		if err := s.cleanOrphans(ctx); err != nil {
+			s.log.Warn("sqlstore: orphan cleanup failed", "err", err)
+		}
+	}
+	return lockShared(lock)
+}
+
+// Close stops the writer after the operations already taken, then closes
+// the database. Later calls return nil; other methods return
+// store.ErrClosed once Close has begun.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.quit)
+		<-s.writerEnd
+		s.feed.closeAll()
+		s.closeErr = s.closeAll()
+	})
+	return s.closeErr
+}
+
+func (s *Store) closeAll() error {
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	if s.wc != nil {
+		errs = append(errs, s.wc.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// read runs fn in a read-only transaction on a reader connection, so that
+// the queries of one method see one snapshot.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		if s.closed.Load() {
+			return store.ErrClosed
+		}
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	return fn(tx)
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

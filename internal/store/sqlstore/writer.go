@@ -1,0 +1,285 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"pillarbox/internal/store"
+)
+
+// op is one write operation submitted to the writer goroutine.
+type op struct {
+	fn func(t *wtx) error
+	// blobs are new blob files (full paths) that must be durable before
+	// the operation's metadata commits.
+	blobs []string
+	// undo runs when the operation definitely did not commit (it failed
+	// inside its savepoint or never ran); it removes the op's new blob.
+	undo func()
+
+	state atomic.Int32 // opPending -> opTaken | opCancelled
+	done  chan error
+
+	changes []store.Change // published after commit
+	garbage []string       // blob IDs whose files go after commit
+}
+
+const (
+	opPending int32 = iota
+	opTaken
+	opCancelled
+)
+
+// wtx is the writing transaction as seen by one operation.
+type wtx struct {
+	s   *Store
+	ctx context.Context
+	now time.Time
+	op  *op
+}
+
+// write submits fn and waits for its outcome. Once the writer has taken
+// the operation the caller waits for the commit even if ctx ends, so an
+// operation never commits behind the back of a caller that saw an error.
+func (s *Store) write(ctx context.Context, o *op) error {
+	if s.closed.Load() {
+		o.runUndo()
+		return store.ErrClosed
+	}
+	o.done = make(chan error, 1)
+	select {
+	case s.ops <- o:
+	case <-s.quit:
+		o.runUndo()
+		return store.ErrClosed
+	case <-ctx.Done():
+		o.runUndo()
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opPending, opCancelled) {
+			o.runUndo()
+			return ctx.Err()
+		}
+		return <-o.done
+	}
+}
+
+// do is write for operations without blobs.
+func (s *Store) do(ctx context.Context, fn func(t *wtx) error) error {
+	return s.write(ctx, &op{fn: fn})
+}
+
+func (o *op) runUndo() {
+	if o.undo != nil {
+		o.undo()
+	}
+}
+
+// writer is the single goroutine that writes metadata.
+func (s *Store) writer() {
+	defer close(s.writerEnd)
+	batch := make([]*op, 0, maxBatch)
+	for {
+		select {
+		case o := <-s.ops:
+			batch = append(batch[:0], o)
+		case <-s.quit:
+			return
+		}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		s.runBatch(batch)
+		clear(batch)
+	}
+}
+
+// runBatch makes the batch's blobs durable, runs every operation in one
+// transaction, commits, and answers the waiters.
+func (s *Store) runBatch(batch []*op) {
+	live := batch[:0:0]
+	var blobs []string
+	for _, o := range batch {
+		if !o.state.CompareAndSwap(opPending, opTaken) {
+			continue // the caller gave up before we started
+		}
+		live = append(live, o)
+		blobs = append(blobs, o.blobs...)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(blobs) > 0 && !s.noSync {
+		start := time.Now()
+		err := syncBlobs(s.blobDir, blobs)
+		s.statSync.Add(int64(time.Since(start)))
+		if err != nil {
+			s.log.Error("sqlstore: syncing blobs", "err", err)
+			err = fmt.Errorf("sqlstore: sync blobs: %w", err)
+			for _, o := range live {
+				o.runUndo()
+				o.done <- err
+			}
+			return
+		}
+	}
+	start := time.Now()
+	results, err := s.runTx(live)
+	s.statTx.Add(int64(time.Since(start)))
+	s.statBatches.Add(1)
+	s.statOps.Add(int64(len(live)))
+	if err != nil {
+		// The transaction did not commit (or its outcome is unknown):
+		// leave blob files alone, orphan cleanup decides later.
+		s.log.Error("sqlstore: write transaction failed", "err", err, "ops", len(live))
+		for _, o := range live {
+			o.done <- err
+		}
+		return
+	}
+	for i, o := range live {
+		if results[i] != nil {
+			o.runUndo()
+			o.done <- results[i]
+			continue
+		}
+		s.removeBlobs(o.garbage)
+		s.feed.publish(o.changes)
+		o.done <- nil
+	}
+}
+
+// runTx runs the operations, each in a savepoint, inside one IMMEDIATE
+// transaction. results[i] is op i's own error; err is a failure of the
+// whole transaction.
+func (s *Store) runTx(ops []*op) (results []error, err error) {
+	ctx := context.Background()
+	if _, err := s.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return nil, fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	results = make([]error, len(ops))
+	for i, o := range ops {
+		t := &wtx{s: s, ctx: ctx, now: s.now(), op: o}
+		if _, err := s.wc.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			return nil, s.rollback(fmt.Errorf("sqlstore: savepoint: %w", err))
+		}
+		results[i] = o.fn(t)
+		if results[i] != nil {
+			o.changes, o.garbage = nil, nil
+			if _, err := s.wc.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+				return nil, s.rollback(fmt.Errorf("sqlstore: rollback to savepoint: %w", err))
+			}
+		}
+		if _, err := s.wc.ExecContext(ctx, "RELEASE op"); err != nil {
+			return nil, s.rollback(fmt.Errorf("sqlstore: release savepoint: %w", err))
+		}
+	}
+	if _, err := s.wc.ExecContext(ctx, "COMMIT"); err != nil {
+		return nil, s.rollback(fmt.Errorf("sqlstore: commit: %w", err))
+	}
+	return results, nil
+}
+
+func (s *Store) rollback(err error) error {
+	if _, rerr := s.wc.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
+		s.log.Error("sqlstore: rollback", "err", rerr)
+	}
+	return err
+}
+
+// stmt returns a prepared statement on the writer connection.
+func (t *wtx) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := t.s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.s.wc.PrepareContext(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	t.s.stmts[q] = st
+	return st, nil
+}
+
+func (t *wtx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+// execN runs an UPDATE/DELETE and returns the number of rows it touched.
+func (t *wtx) execN(q string, args ...any) (int64, error) {
+	r, err := t.exec(q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+// mustTouch runs q and returns store.ErrNotFound when it touched no row.
+func (t *wtx) mustTouch(q string, args ...any) error {
+	n, err := t.execN(q, args...)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	return err
+}
+
+func (t *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+func (t *wtx) queryRow(q string, args ...any) *sql.Row {
+	st, err := t.stmt(q)
+	if err != nil {
+		// Surface the prepare error through Scan.
+		return t.s.wc.QueryRowContext(t.ctx, q, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+// nextSeq allocates the next value of a global sequence.
+func (t *wtx) nextSeq(name string) (int64, error) {
+	var v int64
+	err := t.queryRow(`UPDATE sequences SET value = value + 1 WHERE name = ? RETURNING value`, name).Scan(&v)
+	return v, err
+}
+
+// nextUIDValidity allocates a UIDVALIDITY larger than every earlier one and
+// not smaller than the clock in seconds (so that a database recreated
+// from scratch still gives larger values).
+func (t *wtx) nextUIDValidity() (uint32, error) {
+	var cur int64
+	if err := t.queryRow(`SELECT value FROM sequences WHERE name = ?`, seqUIDValidity).Scan(&cur); err != nil {
+		return 0, err
+	}
+	next := max(cur+1, t.now.Unix())
+	if next > 0xffffffff {
+		return 0, errors.New("sqlstore: UIDVALIDITY space exhausted")
+	}
+	if _, err := t.exec(`UPDATE sequences SET value = ? WHERE name = ?`, next, seqUIDValidity); err != nil {
+		return 0, err
+	}
+	return uint32(next), nil
+}
+
+func (t *wtx) change(c store.Change) { t.op.changes = append(t.op.changes, c) }

@@ -1,0 +1,183 @@
+package storetest
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"pillarbox/internal/store"
+)
+
+func testQueue(e *env) {
+	st, ctx := e.st, e.ctx
+	a := e.account("user@example.com")
+	blob := body("outbound")
+	in := &store.QueueItem{
+		From: "user@example.com", Ret: "HDRS", EnvID: "env-1", SMTPUTF8: true, Body: "8BITMIME", RequireTLS: true, AccountID: a.ID,
+		Recipients: []store.QueueRecipient{
+			{Address: "r1@remote.example", ORcpt: "rfc822;r1@remote.example", Notify: "FAILURE,DELAY"},
+			{Address: "r2@other.example", Notify: "NEVER"},
+		},
+	}
+	res, err := st.Deliver(ctx, &store.Delivery{Blob: bytes.NewReader([]byte(blob)), Queue: in})
+	e.must(err)
+	q := res.Queue
+	if q == nil || q.ID == "" || q.BlobID != res.BlobID || q.Size != int64(len(blob)) || q.CreatedAt.IsZero() {
+		e.t.Fatalf("stored queue item = %+v, result %+v", q, res)
+	}
+	for _, c := range []byte(q.ID) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			e.t.Errorf("queue ID %q is not URL-safe", q.ID)
+			break
+		}
+	}
+	got, err := st.QueueItem(ctx, q.ID)
+	e.must(err)
+	if got.From != in.From || got.Ret != "HDRS" || got.EnvID != "env-1" || !got.SMTPUTF8 || got.Body != "8BITMIME" ||
+		!got.RequireTLS || got.Held || got.AccountID != a.ID || got.BlobID != q.BlobID || got.Size != q.Size ||
+		!got.CreatedAt.Equal(q.CreatedAt) || len(got.Recipients) != 2 {
+		e.t.Fatalf("QueueItem = %+v, stored %+v", got, q)
+	}
+	for i, r := range got.Recipients {
+		w := in.Recipients[i]
+		if r.Address != w.Address || r.ORcpt != w.ORcpt || r.Notify != w.Notify || r.State != store.RcptPending || r.Attempts != 0 {
+			e.t.Errorf("recipient %d = %+v", i, r)
+		}
+	}
+	res2, err := st.Deliver(ctx, &store.Delivery{Blob: bytes.NewReader([]byte(body("second"))), Queue: &store.QueueItem{
+		From: "", Recipients: []store.QueueRecipient{{Address: "x@remote.example"}}}})
+	e.must(err)
+	all, err := st.QueueItems(ctx)
+	e.must(err)
+	if len(all) != 2 || all[0].ID == all[1].ID || !slices.ContainsFunc(all, func(x store.QueueItem) bool { return x.ID == res2.Queue.ID }) {
+		e.t.Errorf("QueueItems = %+v", all)
+	}
+
+	// Blob of a queue item.
+	r, err := st.OpenBlob(ctx, q.BlobID)
+	e.must(err)
+	b, err := io.ReadAll(r)
+	r.Close()
+	e.must(err)
+	if string(b) != blob {
+		e.t.Errorf("OpenBlob = %q", b)
+	}
+
+	// Recipient state.
+	when := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	e.must(st.UpdateQueueRecipients(ctx, q.ID, []store.QueueRecipient{
+		{Address: "r2@other.example", State: store.RcptFailed, Attempts: 3, NextAttempt: when, LastError: "550 5.1.1 no such user"},
+	}))
+	got, err = st.QueueItem(ctx, q.ID)
+	e.must(err)
+	r1, r2 := got.Recipients[0], got.Recipients[1]
+	if r1.State != store.RcptPending || r2.State != store.RcptFailed || r2.Attempts != 3 || !r2.NextAttempt.Equal(when) ||
+		r2.LastError != "550 5.1.1 no such user" || r2.Notify != "NEVER" {
+		e.t.Errorf("after UpdateQueueRecipients: %+v %+v", r1, r2)
+	}
+	e.must(st.UpdateQueueRecipients(ctx, q.ID, []store.QueueRecipient{{Address: "r1@remote.example", State: store.RcptDelivered, Attempts: 1}}))
+	got, _ = st.QueueItem(ctx, q.ID)
+	if got.Recipients[0].State != store.RcptDelivered || got.Recipients[1].State != store.RcptFailed {
+		e.t.Errorf("second update: %+v", got.Recipients)
+	}
+	e.wantErr(st.UpdateQueueRecipients(ctx, "nope", []store.QueueRecipient{{Address: "r1@remote.example"}}), store.ErrNotFound, "UpdateQueueRecipients(unknown)")
+
+	e.must(st.SetQueueHeld(ctx, q.ID, true))
+	if got, _ := st.QueueItem(ctx, q.ID); !got.Held {
+		e.t.Error("not held")
+	}
+	e.must(st.SetQueueHeld(ctx, q.ID, false))
+	if got, _ := st.QueueItem(ctx, q.ID); got.Held {
+		e.t.Error("still held")
+	}
+	e.wantErr(st.SetQueueHeld(ctx, "nope", true), store.ErrNotFound, "SetQueueHeld(unknown)")
+
+	e.must(st.DeleteQueueItem(ctx, q.ID))
+	e.wantErr(st.DeleteQueueItem(ctx, q.ID), store.ErrNotFound, "DeleteQueueItem twice")
+	_, err = st.QueueItem(ctx, q.ID)
+	e.wantErr(err, store.ErrNotFound, "QueueItem after delete")
+	_, err = st.OpenBlob(ctx, q.BlobID)
+	e.wantErr(err, store.ErrNotFound, "OpenBlob after its last reference went")
+	_, err = st.OpenBlob(ctx, "../../meta.db")
+	e.wantErr(err, store.ErrNotFound, "OpenBlob(bad id)")
+	all, _ = st.QueueItems(ctx)
+	if len(all) != 1 {
+		e.t.Errorf("QueueItems after delete = %d", len(all))
+	}
+}
+
+// testBlobRefs: a blob shared by messages and a queue item lives until its
+// last reference goes.
+func testBlobRefs(e *env) {
+	st, ctx := e.st, e.ctx
+	a := e.account("a@example.com")
+	b := e.account("b@example.com")
+	box, err := st.CreateMailbox(ctx, b.ID, "Box", "")
+	e.must(err)
+	res, err := st.Deliver(ctx, &store.Delivery{
+		Blob: bytes.NewReader([]byte(body("shared"))),
+		Local: []store.LocalRecipient{
+			{AccountID: a.ID, Mailbox: "INBOX"},
+			{AccountID: b.ID, Mailbox: "Box"},
+		},
+		Queue: &store.QueueItem{Recipients: []store.QueueRecipient{{Address: "c@remote.example"}}},
+	})
+	e.must(err)
+	blobOK := func(want bool, when string) {
+		e.t.Helper()
+		r, err := st.OpenBlob(ctx, res.BlobID)
+		if err == nil {
+			r.Close()
+		}
+		if want && err != nil || !want && err != store.ErrNotFound {
+			e.t.Errorf("%s: OpenBlob err = %v", when, err)
+		}
+	}
+	la, lb := res.Local[0], res.Local[1]
+	// A copy is one more reference.
+	pairs, err := st.Copy(ctx, la.MailboxID, []uint32{la.UID}, e.mailbox(a.ID, "Archive").ID)
+	e.must(err)
+	_, err = st.Expunge(ctx, la.MailboxID, []uint32{la.UID})
+	e.must(err)
+	blobOK(true, "after expunging one message")
+	e.must(st.DeleteQueueItem(ctx, res.Queue.ID))
+	blobOK(true, "after deleting the queue item")
+	e.must(st.DeleteMailbox(ctx, box.ID))
+	blobOK(true, "after deleting b's mailbox")
+	if e.content(e.mailbox(a.ID, "Archive").ID, pairs[0].Dst) != body("shared") {
+		e.t.Error("copy unreadable")
+	}
+	_ = lb
+	e.must(st.DeleteAccount(ctx, a.Email))
+	blobOK(false, "after the last reference went")
+}
+
+// testSpool: a Spooler's spool file is adopted by Deliver; the caller's
+// close and remove afterwards are harmless.
+func testSpool(e *env) {
+	sp, ok := e.st.(store.Spooler)
+	if !ok {
+		e.t.Skip("backend is not a store.Spooler")
+	}
+	a := e.account("user@example.com")
+	for i, tag := range []string{"spooled-1", "spooled-2"} {
+		f, err := sp.CreateSpool()
+		e.must(err)
+		_, err = f.WriteString(body(tag))
+		e.must(err)
+		if i == 1 {
+			_, err = f.Seek(3, io.SeekStart) // the offset does not matter
+			e.must(err)
+		}
+		res, err := e.st.Deliver(e.ctx, &store.Delivery{Blob: f, Local: []store.LocalRecipient{{AccountID: a.ID, Prefix: []byte("X-Spool: 1\r\n")}}})
+		e.must(err)
+		f.Close()
+		os.Remove(f.Name())
+		if got := e.content(res.Local[0].MailboxID, res.Local[0].UID); got != "X-Spool: 1\r\n"+body(tag) {
+			e.t.Errorf("spooled message %d = %q", i, got)
+		}
+	}
+	e.checkCounts(a.ID)
+}
