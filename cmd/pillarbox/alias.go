@@ -43,7 +43,7 @@ Subaddresses need no alias: user+tag@domain reaches user@domain.`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "add ADDRESS TARGET...",
-		Short: "Create an alias (replaces an existing one's targets)",
+		Short: "Create an alias (refused when the address is already an alias or an account)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := canonicalAlias(args[0])
@@ -64,7 +64,7 @@ Subaddresses need no alias: user+tag@domain reaches user@domain.`,
 					return notFound(err, "local domain "+domainOf(a))
 				}
 				if err := st.AddAlias(ctx, a, targets); err != nil {
-					return exists(err, "alias "+a)
+					return exists(err, "address "+a+" (as an alias or an account)")
 				}
 				c.out("added alias %s -> %s\n", a, strings.Join(targets, ", "))
 				return nil

@@ -44,7 +44,9 @@ PATH may be:
   - (mbox only)                                     mbox from standard input
   a directory as written by export                  every <name>.mbox file, or every
                                                     Maildir below it, into mailbox <name>
-Missing mailboxes are created. The server may run meanwhile.`,
+Missing mailboxes are created. The server may run meanwhile. Messages are
+stored by several workers at once (so that commits are shared): their UID
+order may differ from the order in the file; internal dates are kept.`,
 		Example: `  pillarbox import alice@example.com --format mbox inbox.mbox
   pillarbox import alice@example.com --format maildir ~/Maildir/.Sent --mailbox Sent
   pillarbox import alice@example.com --format maildir /backup/alice`,

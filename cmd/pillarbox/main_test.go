@@ -84,7 +84,7 @@ func (e *env) store() *sqlstore.Store {
 
 func (e *env) login(user, pw string) error {
 	st := e.store()
-	_, err := auth.New(st, auth.Options{}).Login(context.Background(), user, pw, netip.MustParseAddr("127.0.0.1"))
+	_, err := auth.New(st, auth.Options{Logger: discard()}).Login(context.Background(), user, pw, netip.MustParseAddr("127.0.0.1"))
 	return err
 }
 
@@ -212,6 +212,8 @@ func TestAliasCommands(t *testing.T) {
 	e.must("", "alias", "add", "Info@example.test", "admin@example.test", "Someone@Elsewhere.test")
 	e.must("", "alias", "add", "@example.test", "admin@example.test")
 	e.fails("not found", "", "alias", "add", "x@nope.test", "admin@example.test")
+	e.fails("already exists", "", "alias", "add", "info@example.test", "x@example.test")
+	e.fails("already exists", "", "alias", "add", "admin@example.test", "x@example.test")
 	e.fails("bad address", "", "alias", "add", "y@example.test", "not an address")
 	out := e.must("", "alias", "list")
 	if !regexp.MustCompile(`(?m)^info@example\.test\s+admin@example\.test, someone@elsewhere\.test$`).MatchString(out) ||

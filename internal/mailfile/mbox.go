@@ -250,12 +250,13 @@ func parseFromLine(line string) (sender string, date time.Time) {
 // MboxWriter writes messages in mboxrd format. Call Flush at the end.
 type MboxWriter struct {
 	w   *bufio.Writer
+	br  *bufio.Reader // reused for every message body
 	err error
 }
 
 // NewMboxWriter returns a writer of mbox data to w.
 func NewMboxWriter(w io.Writer) *MboxWriter {
-	return &MboxWriter{w: bufio.NewWriterSize(w, 64<<10)}
+	return &MboxWriter{w: bufio.NewWriterSize(w, 64<<10), br: bufio.NewReaderSize(nil, 64<<10)}
 }
 
 // asctime is the From-line date format (ANSI C asctime, in UTC).
@@ -297,7 +298,9 @@ func (w *MboxWriter) Write(m *Message) error {
 
 // body copies r line by line, quoting and converting line endings.
 func (w *MboxWriter) body(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := w.br
+	br.Reset(r)
+	defer br.Reset(nil)
 	lineStart, pendingCR, last := true, false, byte('\n')
 	for {
 		chunk, err := br.ReadSlice('\n')

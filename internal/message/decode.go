@@ -43,10 +43,19 @@ func DecodeHeader(s string) string {
 	}
 }
 
+// maxWordLen bounds an encoded word (RFC 2047 2 says 75; mailers exceed it).
+const maxWordLen = 4096
+
 // decodeWord decodes the encoded word at the start of s ("=?cs?E?text?=")
 // and returns its text and length.
 func decodeWord(s string) (text string, n int, ok bool) {
-	parts := strings.SplitN(s[2:], "?", 4)
+	// A word has no white space (RFC 2047 2) and is short; bounding the
+	// search keeps DecodeHeader linear on hostile input.
+	w := s[:min(len(s), maxWordLen)]
+	if i := strings.IndexAny(w, " \t\r\n"); i >= 0 {
+		w = w[:i]
+	}
+	parts := strings.SplitN(w[2:], "?", 4)
 	if len(parts) < 4 || !strings.HasPrefix(parts[3], "=") {
 		return "", 0, false
 	}

@@ -257,13 +257,15 @@ func (p *addrParser) angle(name string) {
 	adl := ""
 	if t, ok := p.peek(); ok && t.is('@') {
 		start := p.i
-		for p.i < len(p.toks) && !p.toks[p.i].is(':') && !p.toks[p.i].is('>') {
+		for p.i < len(p.toks) && isRouteToken(p.toks[p.i]) {
 			p.i++
 		}
 		if t, ok := p.peek(); ok && t.is(':') {
 			var b strings.Builder
 			for _, t := range p.toks[start:p.i] {
-				b.WriteString(t.text)
+				if t.kind != tComment {
+					b.WriteString(t.text)
+				}
 			}
 			adl = b.String()
 			p.i++
@@ -284,6 +286,11 @@ func (p *addrParser) angle(name string) {
 		return // "<>"
 	}
 	p.add(Address{Name: name, ADL: adl, Mailbox: local(words), Host: host})
+}
+
+// isRouteToken reports whether t can be part of an obs-route "@a,@b".
+func isRouteToken(t token) bool {
+	return t.kind == tAtom || t.kind == tLiteral || t.kind == tComment || t.is('@') || t.is(',') || t.is('.')
 }
 
 // domain collects a domain after '@': atoms, dots and literals, up to a

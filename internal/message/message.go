@@ -121,7 +121,9 @@ func (p *Part) FileName() string {
 // 6.4.5), e.g. []int{2, 1} for "2.1"; nil or empty returns p itself. It
 // returns nil when there is no such part. For a message/rfc822 part, the
 // next number selects in the encapsulated message's body; for a part that
-// is not multipart, 1 selects the part itself.
+// is not multipart, 1 selects the part itself. For section.HEADER and
+// section.TEXT of a message/rfc822 part q, use q.Parts[0] (the
+// encapsulated message); section.MIME is q's own header.
 func (p *Part) Find(section []int) *Part {
 	cur := p
 	for i, n := range section {
@@ -146,7 +148,7 @@ func (p *Part) Find(section []int) *Part {
 // never on malformed input. See the package comment for the tree it builds.
 func Parse(r io.ReaderAt, size int64) (*Part, error) {
 	ps := &parser{
-		sc:     newScanner(io.NewSectionReader(r, 0, size)),
+		sc:     newScanner(io.NewSectionReader(r, 0, size), size),
 		budget: maxKeptBytes,
 	}
 	p, err := ps.parsePart(0, false, true)

@@ -466,3 +466,31 @@ func FuzzParse(f *testing.F) {
 		_ = ParseAddressList(string(b))
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	raw := mustRead(b, "testdata/mixed-nested.eml")
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		p, err := Parse(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalBodyStructure(b *testing.B) {
+	raw := mustRead(b, "testdata/mixed-nested.eml")
+	p := parseBytes(b, raw)
+	enc, _ := p.MarshalBinary()
+	b.ReportMetric(float64(len(enc)), "structure-bytes")
+	for b.Loop() {
+		q, err := UnmarshalPart(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = q.BodyStructure(true)
+	}
+}

@@ -33,8 +33,10 @@ type scanner struct {
 	back bool
 }
 
-func newScanner(r io.Reader) *scanner {
-	return &scanner{br: bufio.NewReaderSize(r, 32<<10)}
+// newScanner returns a scanner of the size bytes in r, with a read buffer
+// sized for small messages (most are) and capped for large ones.
+func newScanner(r io.Reader, size int64) *scanner {
+	return &scanner{br: bufio.NewReaderSize(r, int(min(max(size, 256), 32<<10)))}
 }
 
 // next returns the next line keeping at most keep bytes of it, or io.EOF.

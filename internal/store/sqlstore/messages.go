@@ -212,7 +212,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 		}
 		dUnseen, dDeleted := 0, 0
 		for _, m := range msgs {
-			if unchangedSince > 0 && m.modseq > unchangedSince+1000 {
+			if unchangedSince > 0 && m.modseq > unchangedSince {
 				failed = append(failed, m.uid) // RFC 7162 3.1.3
 				continue
 			}
@@ -230,7 +230,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 			dUnseen += s0 - s1
 			dDeleted += d1 - d0
 			updated = append(updated, store.FlagUpdate{UID: m.uid, ModSeq: mb.HighestModSeq, Flags: nf})
-			t.change(store.Change{Kind: store.ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID,
+			_ = (store.Change{Kind: store.ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID,
 				UID: m.uid, ModSeq: mb.HighestModSeq, Flags: nf})
 		}
 		if len(updated) == 0 {
