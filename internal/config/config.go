@@ -171,7 +171,7 @@ func Default() *Config {
 			LineLength:           4096,
 			ConnectionsPerIP:     20,
 			Sessions:             2000,
-			ErrorsPerSession:     10,
+			ErrorsPerSession:     20,
 			AuthFailures:         5,
 			AuthLockout:          Duration(15 * time.Minute),
 			CommandTimeout:       Duration(5 * time.Minute),

@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	}
 	l := d.Limits
 	if l.MessageSize != 50<<20 || l.RecipientsPerMessage != 100 || l.LineLength != 4096 ||
-		l.ConnectionsPerIP != 20 || l.Sessions != 2000 || l.ErrorsPerSession != 10 || l.AuthFailures != 5 ||
+		l.ConnectionsPerIP != 20 || l.Sessions != 2000 || l.ErrorsPerSession != 20 || l.AuthFailures != 5 ||
 		l.AuthLockout.D() != 15*time.Minute || l.CommandTimeout.D() != 5*time.Minute || l.DataTimeout.D() != 10*time.Minute {
 		t.Errorf("limits = %+v", l)
 	}

@@ -71,7 +71,8 @@ type conn struct {
 	closeOnce sync.Once
 
 	mu   sync.Mutex
-	inTx bool // a MAIL transaction is open (guarded by mu)
+	inTx     bool // a MAIL transaction is open (guarded by mu)
+	awaitCmd bool // the next read is a command line, not message data (guarded by mu)
 }
 
 func newConn(s *Server, nc net.Conn, remote netip.AddrPort, id string) *conn {
@@ -107,12 +108,13 @@ func (c *conn) setInTx(v bool) {
 	c.mu.Unlock()
 }
 
-// pokeIdle wakes a session blocked waiting for a command outside a mail
-// transaction, so it notices the shutdown. Called with s.mu held.
+// pokeIdle wakes a session blocked waiting for a command, so it notices
+// the shutdown; a session reading DATA/BDAT is left to finish. Called with
+// s.mu held.
 func (c *conn) pokeIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.inTx {
+	if c.awaitCmd {
 		_ = c.tcp.SetReadDeadline(time.Now())
 	}
 }

@@ -102,9 +102,10 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting, answers idle sessions "421 4.3.2" and closes
-// them, and lets sessions inside a mail transaction finish it (they get
-// the 421 at their next command). When ctx is done first, every remaining
+// Shutdown stops accepting, answers every session waiting for a command
+// "421 4.3.2" and closes it (in a transaction or not: nothing of it was
+// acknowledged), and lets a DATA/BDAT transfer in progress finish and be
+// acknowledged (the 421 comes at its next command). When ctx is done first, every remaining
 // session gets 421 4.3.2 at its next read (a transfer in progress is
 // abandoned, never acknowledged), backend calls see a cancelled context,
 // and Shutdown returns ctx.Err().

@@ -174,9 +174,10 @@ func startTx(t testing.TB, addr string) *client {
 	return c
 }
 
-// Shutdown: idle sessions get 421 4.3.2 at once, a transaction in
-// progress finishes, then its session gets 421 too; Serve returns
-// ErrServerClosed; no new connections.
+// Shutdown: sessions waiting for a command get 421 4.3.2 at once, also
+// inside a transaction (nothing of theirs is acknowledged); a DATA
+// transfer in progress finishes and is acknowledged, then its session gets
+// 421 too; Serve returns ErrServerClosed; no new connections.
 func TestShutdownGraceful(t *testing.T) {
 	t.Parallel()
 	env := startServer(t, Options{})
@@ -184,12 +185,18 @@ func TestShutdownGraceful(t *testing.T) {
 	idle.expect("220 ")
 	idle.cmd("EHLO c.test")
 	idle.expect("250 ")
+	waiting := startTx(t, env.addr)
 	busy := startTx(t, env.addr)
+	busy.cmd("DATA")
+	busy.expect("354 ")
+	busy.send("Subject: in flight\r\n\r\n")
 
 	shut := make(chan error, 1)
 	go func() { shut <- env.srv.Shutdown(context.Background()) }()
 	idle.expect("421 4.3.2 mx.example.test Service shutting down")
 	idle.expectClosed()
+	waiting.expect("421 4.3.2 ")
+	waiting.expectClosed()
 	if err := <-env.done; !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -199,15 +206,16 @@ func TestShutdownGraceful(t *testing.T) {
 		t.Fatal("new connection accepted after Shutdown")
 	}
 
-	busy.cmd("DATA")
-	busy.expect("354 ")
-	busy.send("Subject: in flight\r\n\r\nx\r\n.\r\n")
+	busy.send("x\r\n.\r\n")
 	busy.expect("250 2.0.0 Ok: queued as Q1")
 	busy.cmd("NOOP")
 	busy.expect("421 4.3.2 ")
 	busy.expectClosed()
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := len(env.be.deliveries()); n != 1 {
+		t.Fatalf("%d delivered, want 1", n)
 	}
 }
 

@@ -80,7 +80,11 @@ func (c *conn) beforeRead(timeout time.Duration, idle bool) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.s.forced.Load() || (idle && !c.inTx && c.s.closing.Load()) {
+	c.awaitCmd = idle
+	// A session waiting for a command (in a transaction or not) stops at
+	// shutdown: nothing of its is acknowledged yet, so a 421 loses
+	// nothing. Only DATA/BDAT transfers in progress may finish.
+	if c.s.forced.Load() || (idle && c.s.closing.Load()) {
 		return errShutdown
 	}
 	return c.tcp.SetReadDeadline(time.Now().Add(timeout))

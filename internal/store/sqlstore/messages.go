@@ -230,7 +230,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 			dUnseen += s0 - s1
 			dDeleted += d1 - d0
 			updated = append(updated, store.FlagUpdate{UID: m.uid, ModSeq: mb.HighestModSeq, Flags: nf})
-			_ = (store.Change{Kind: store.ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID,
+			t.change(store.Change{Kind: store.ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID,
 				UID: m.uid, ModSeq: mb.HighestModSeq, Flags: nf})
 		}
 		if len(updated) == 0 {

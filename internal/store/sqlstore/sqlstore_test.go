@@ -354,3 +354,24 @@ func TestInjectedClock(t *testing.T) {
 		t.Errorf("InternalDate = %v", m.InternalDate)
 	}
 }
+
+// TestBlobFileRemoved: the file goes with the last reference, not before.
+func TestBlobFileRemoved(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{NoSync: true})
+	a := setup(t, s)
+	res, err := s.Deliver(ctx, &store.Delivery{Blob: bytes.NewReader([]byte(msg("f"))),
+		Local: []store.LocalRecipient{{AccountID: a.ID}},
+		Queue: &store.QueueItem{Recipients: []store.QueueRecipient{{Address: "r@remote.example"}}}})
+	must(t, err)
+	path := s.blobPath(res.BlobID)
+	_, err = s.Expunge(ctx, res.Local[0].MailboxID, []uint32{res.Local[0].UID})
+	must(t, err)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("blob file gone while the queue item uses it: %v", err)
+	}
+	must(t, s.DeleteQueueItem(ctx, res.Queue.ID))
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("blob file still there after its last reference went: %v", err)
+	}
+}
