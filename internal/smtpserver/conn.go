@@ -70,7 +70,7 @@ type conn struct {
 
 	closeOnce sync.Once
 
-	mu   sync.Mutex
+	mu       sync.Mutex
 	inTx     bool // a MAIL transaction is open (guarded by mu)
 	awaitCmd bool // the next read is a command line, not message data (guarded by mu)
 }
