@@ -64,7 +64,7 @@ func render(c *Config, withDataDir bool) string {
 # self-signed certificate. ASCII; IDNs as xn-- A-labels.
 hostname = %s
 
-# Directory holding the database, message blobs, TLS material and DKIM keys.
+# Directory holding the database, message blobs and TLS material.
 # Default: the directory of this file. A relative path is relative to it.
 `, quote(c.Hostname))
 	if withDataDir {

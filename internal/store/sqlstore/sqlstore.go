@@ -7,7 +7,7 @@
 //	meta.db, meta.db-wal, meta.db-shm   SQLite database (WAL mode, synchronous=FULL)
 //	blobs/xx/<id>                       one immutable file per blob; <id> is 32 lower-case
 //	                                    hex digits (128 random bits), xx its first two
-//	spool/                              temporary files (CreateSpool, blobs being written)
+//	spool/                              temporary files from CreateSpool
 //	lock                                flock(2) file: shared while a Store is open,
 //	                                    exclusive during orphan cleanup at Open
 //
@@ -15,23 +15,26 @@
 // BYTEA); it is created and migrated at Open, versioned in schema_version.
 //
 // Writes: one writer goroutine per Store owns one SQLite connection. Every
-// write method hands an operation to it; the writer gathers the operations
-// submitted concurrently into a batch and runs them in ONE transaction
+// write method hands an operation to the Store's pipeline (writer.go),
+// which gathers the operations submitted concurrently into a batch and
+// runs them in ONE transaction
 // (BEGIN IMMEDIATE, so several processes can share the directory), each
 // inside its own SAVEPOINT so that a failing operation is rolled back alone
 // (group commit). Readers use a separate pool of connections and see
 // committed snapshots.
 //
-// Durability (store.go's Deliver rule): Deliver writes the blob into spool/,
-// renames it into blobs/ without syncing and submits the operation. Before
-// it begins the batch's transaction, the writer makes all of the batch's new
-// blob files and directory entries durable at once: one syncfs(2) of the
-// blob file system on Linux, an fsync of every file and its directory
-// elsewhere. Then the metadata commits (WAL fsync), and only then are the
-// waiters answered. A crash therefore leaves at worst blob files without
-// metadata (garbage, removed at the next Open that finds no other process
-// using the directory); metadata never points to a missing blob. Blob files
-// are removed only after the commit that dropped their last reference.
+// Durability (store.go's Deliver rule): Deliver writes the blob straight
+// to its final path in blobs/ (or renames an adopted spool file there)
+// without syncing, and submits the operation. Before it begins the
+// batch's transaction, the writer makes all of the batch's new blob files
+// and directory entries durable at once: one syncfs(2) of the blob file
+// system on Linux, an fsync of every file and its directory elsewhere.
+// Then the metadata commits (WAL fsync), and only then are the waiters
+// answered. A crash therefore leaves at worst blob files without metadata:
+// garbage, removed by the next Open that finds no other Store using the
+// directory (flock on "lock"; such a file is never a delivery in flight
+// then). Metadata never points to a missing blob: blob files are removed
+// only after the commit that dropped their last reference.
 //
 // Invariants kept here: UIDVALIDITY comes from a global counter seeded
 // with the clock and only increases; UIDNEXT and HIGHESTMODSEQ are read and
@@ -90,6 +93,7 @@ type Store struct {
 	stmts map[string]*sql.Stmt // writer goroutine only
 
 	ops       chan *op
+	synced    chan []*op // syncer -> writer
 	quit      chan struct{}
 	writerEnd chan struct{}
 	closed    atomic.Bool
@@ -129,6 +133,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		noSync:    opts.NoSync,
 		stmts:     map[string]*sql.Stmt{},
 		ops:       make(chan *op),
+		synced:    make(chan []*op),
 		quit:      make(chan struct{}),
 		writerEnd: make(chan struct{}),
 	}
@@ -146,6 +151,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.closeAll()
 		return nil, err
 	}
+	go s.syncer()
 	go s.writer()
 	return s, nil
 }
@@ -225,7 +231,7 @@ func (s *Store) open() error {
 	return lockShared(lock)
 }
 
-// Close stops the writer after the operations already taken, then closes
+// Close stops the pipeline after the operations already taken, then closes
 // the database. Later calls return nil; other methods return
 // store.ErrClosed once Close has begun.
 func (s *Store) Close() error {

@@ -83,14 +83,22 @@ func (o *op) runUndo() {
 	}
 }
 
-// writer is the single goroutine that writes metadata.
-func (s *Store) writer() {
-	defer close(s.writerEnd)
-	batch := make([]*op, 0, maxBatch)
+// The write path is a two-stage pipeline so that the blob sync of one
+// batch overlaps the metadata commit of the previous one:
+//
+//	syncer: takes the submitted operations as one batch, makes their blob
+//	        files durable (one syncfs), hands the batch to the writer;
+//	writer: runs the batch in one transaction, commits, answers.
+//
+// Each operation passes both stages in order; a caller sees its result
+// only after its commit.
+func (s *Store) syncer() {
+	defer close(s.synced)
 	for {
+		var batch []*op
 		select {
 		case o := <-s.ops:
-			batch = append(batch[:0], o)
+			batch = append(make([]*op, 0, 64), o)
 		case <-s.quit:
 			return
 		}
@@ -103,15 +111,16 @@ func (s *Store) writer() {
 				break gather
 			}
 		}
-		s.runBatch(batch)
-		clear(batch)
+		if live := s.syncBatch(batch); len(live) > 0 {
+			s.synced <- live
+		}
 	}
 }
 
-// runBatch makes the batch's blobs durable, runs every operation in one
-// transaction, commits, and answers the waiters.
-func (s *Store) runBatch(batch []*op) {
-	live := batch[:0:0]
+// syncBatch takes the operations whose callers still wait and makes
+// their blobs durable. It answers and drops them all if that fails.
+func (s *Store) syncBatch(batch []*op) []*op {
+	live := batch[:0]
 	var blobs []string
 	for _, o := range batch {
 		if !o.state.CompareAndSwap(opPending, opTaken) {
@@ -120,23 +129,35 @@ func (s *Store) runBatch(batch []*op) {
 		live = append(live, o)
 		blobs = append(blobs, o.blobs...)
 	}
-	if len(live) == 0 {
-		return
+	if len(blobs) == 0 || s.noSync {
+		return live
 	}
-	if len(blobs) > 0 && !s.noSync {
-		start := time.Now()
-		err := syncBlobs(s.blobDir, blobs)
-		s.statSync.Add(int64(time.Since(start)))
-		if err != nil {
-			s.log.Error("sqlstore: syncing blobs", "err", err)
-			err = fmt.Errorf("sqlstore: sync blobs: %w", err)
-			for _, o := range live {
-				o.runUndo()
-				o.done <- err
-			}
-			return
+	start := time.Now()
+	err := syncBlobs(s.blobDir, blobs)
+	s.statSync.Add(int64(time.Since(start)))
+	if err != nil {
+		s.log.Error("sqlstore: syncing blobs", "err", err)
+		err = fmt.Errorf("sqlstore: sync blobs: %w", err)
+		for _, o := range live {
+			o.runUndo()
+			o.done <- err
 		}
+		return nil
 	}
+	return live
+}
+
+// writer commits the synced batches until the syncer stops.
+func (s *Store) writer() {
+	defer close(s.writerEnd)
+	for batch := range s.synced {
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs every operation of the batch in one transaction,
+// commits, and answers the waiters.
+func (s *Store) commitBatch(live []*op) {
 	start := time.Now()
 	results, err := s.runTx(live)
 	s.statTx.Add(int64(time.Since(start)))
