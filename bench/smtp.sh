@@ -70,6 +70,14 @@ kill_tree() {
 import os, signal, sys, time
 sys.path.insert(0, os.environ["BENCH_LIB"])
 from measure import read_tree, descendants
+
+def alive(p):
+    try:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
 roots = [int(p) for p in sys.argv[1:] if p]
 pids = descendants(roots, read_tree())
 for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
@@ -78,8 +86,7 @@ for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
         except ProcessLookupError: pass
     end = time.monotonic() + wait
     while time.monotonic() < end:
-        pids = {p for p in pids if os.path.exists(f"/proc/{p}") and
-                not open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"}
+        pids = {p for p in pids if alive(p)}
         if not pids: sys.exit(0)
         time.sleep(0.1)
 EOF
@@ -539,8 +546,16 @@ pillarbox_start_and_measure() {
   local rc=0
   measure pillarbox "$size" "$conc" "$PORT_PILLARBOX" "cmd:pillarbox_count" \
     "${BENCH_PILLARBOX_POLL:-after}" "$PB_PID" || rc=1
+  if [[ $rc -ne 0 ]]; then
+    log "pillarbox serve log tail:"; tail -5 "$PB_DIR/serve.log" >&2 2>/dev/null
+    log "pillarbox count: $(pillarbox_count 2>&1 | tail -2 | tr '\n' ' ')"
+  fi
   stop_pillarbox
-  rm -rf "$PB_DIR"/blobs 2>/dev/null
+  # Each run leaves N messages behind: drop them (BENCH_KEEP_TMP keeps all).
+  if [[ ${BENCH_KEEP_TMP:-0} != 1 ]]; then
+    cp "$PB_DIR/serve.log" "$WORK/pillarbox-serve-$size-$conc.log" 2>/dev/null
+    rm -rf "$PB_DIR"
+  fi
   return $rc
 }
 

@@ -186,6 +186,8 @@ def main():
                 rc = src.poll()
                 if rc is not None:
                     acked = time.monotonic() - t0
+                    # The stall window starts when the load has ended.
+                    last_change = max(last_change, t0 + acked)
                     if rc != 0:
                         err = f"smtp-source exited {rc} (see {a.log})"
                         break

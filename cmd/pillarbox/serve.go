@@ -24,7 +24,10 @@ pillarbox-data/pillarbox.toml): every listener of [listen] is bound, or none.
 
 Signals: SIGTERM and SIGINT shut down gracefully (no new sessions; sessions in
 flight get up to 30 seconds to finish, then 421; nothing accepted is lost).
-SIGHUP re-reads the config (log level) and the TLS certificate files.`,
+SIGHUP re-reads the config and the TLS certificate files: log.level and every
+[limits] key apply to sessions that start afterwards; hostname, data_dir,
+[listen], tls.cert/tls.key and log.format need a restart (the log names them).
+An invalid config is refused and the running one kept.`,
 		Example: `  pillarbox serve
   pillarbox --config /etc/pillarbox/pillarbox.toml --log-format json serve`,
 		Args: cobra.NoArgs,

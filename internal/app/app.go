@@ -7,7 +7,12 @@
 // binds every configured listener (all or none) and serves; Run is Start
 // plus waiting for the context; Shutdown stops accepting, lets sessions in
 // flight finish until its context expires (then they get 421), and closes
-// the store. Reload re-reads the config file (log level; certificates).
+// the store. Reload re-reads the config file and applies the log level and
+// every [limits] key to new sessions (see Reload), and reloads the TLS
+// certificates.
+//
+// limits.sessions is one limit.Counter shared by every endpoint, so it
+// bounds concurrent sessions over all listeners together.
 //
 // Nothing here keeps state of its own on disk: the data directory belongs
 // to the store (metadata, blobs) and to certs (TLS files).
@@ -19,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +32,7 @@ import (
 	"pillarbox/internal/certs"
 	"pillarbox/internal/config"
 	"pillarbox/internal/delivery"
+	"pillarbox/internal/limit"
 	"pillarbox/internal/smtpserver"
 	"pillarbox/internal/store"
 	"pillarbox/internal/store/sqlstore"
@@ -48,12 +55,14 @@ type App struct {
 	// (the caller builds its logger's handler on it).
 	LogLevel *slog.LevelVar
 
-	log     *slog.Logger
-	st      *sqlstore.Store
-	auth    *auth.Authenticator
-	certs   *certs.Reloader
-	backend *delivery.Local
+	log      *slog.Logger
+	st       *sqlstore.Store
+	auth     *auth.Authenticator
+	certs    *certs.Reloader
+	backend  *delivery.Local
+	sessions *limit.Counter // limits.sessions over every endpoint
 
+	reloadMu sync.Mutex // one Reload at a time
 	mu       sync.Mutex
 	cfg      *config.Config
 	servers  []*endpoint
@@ -80,7 +89,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{log: logger, cfg: cfg, serveErr: make(chan error, 16), done: make(chan struct{})}
+	a := &App{log: logger, cfg: cfg, serveErr: make(chan error, 16), done: make(chan struct{}),
+		sessions: limit.NewCounter(cfg.Limits.Sessions)}
 	certPath, keyPath := tlsPaths(cfg)
 	if err := certs.EnsureSelfSigned(certPath, keyPath, cfg.Hostname); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -122,7 +132,7 @@ func tlsPaths(cfg *config.Config) (string, string) {
 }
 
 func (a *App) newSMTP(mode smtpserver.Mode) *smtpserver.Server {
-	l := a.cfg.Limits
+	l := smtpLimits(a.cfg.Limits)
 	name := map[smtpserver.Mode]string{smtpserver.ModeMX: ListenSMTP,
 		smtpserver.ModeSubmission: ListenSubmission, smtpserver.ModeSubmissions: ListenSubmissions}[mode]
 	return smtpserver.New(smtpserver.Options{
@@ -132,15 +142,29 @@ func (a *App) newSMTP(mode smtpserver.Mode) *smtpserver.Server {
 		Backend:         a.backend,
 		Auth:            a.auth,
 		Logger:          a.log.With("component", "smtp", "listener", name),
+		MaxMessageBytes: l.MaxMessageBytes,
+		MaxRecipients:   l.MaxRecipients,
+		MaxLineLength:   l.MaxLineLength,
+		MaxConnsPerIP:   l.MaxConnsPerIP,
+		MaxErrors:       l.MaxErrors,
+		CommandTimeout:  l.CommandTimeout,
+		DataTimeout:     l.DataTimeout,
+		Sessions:        a.sessions,
+	})
+}
+
+// smtpLimits maps the config's [limits] to an SMTP server's per-connection
+// limits (limits.sessions is the shared counter, auth_* the authenticator's).
+func smtpLimits(l config.Limits) smtpserver.Limits {
+	return smtpserver.Limits{
 		MaxMessageBytes: int64(l.MessageSize),
 		MaxRecipients:   l.RecipientsPerMessage,
 		MaxLineLength:   l.LineLength,
 		MaxConnsPerIP:   l.ConnectionsPerIP,
-		MaxSessions:     l.Sessions,
 		MaxErrors:       l.ErrorsPerSession,
 		CommandTimeout:  time.Duration(l.CommandTimeout),
 		DataTimeout:     time.Duration(l.DataTimeout),
-	})
+	}
 }
 
 // Store returns the App's store (for administration done in-process, and tests).
@@ -304,10 +328,19 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Reload re-reads the config file: the log level applies at once, TLS
-// certificates are reloaded from disk. Listener, limit and data directory
-// changes need a restart (logged).
+// Reload re-reads the config file. What applies at once: log.level (when
+// LogLevel is set) and every key of [limits], for sessions that start
+// afterwards (sessions already open keep the limits they started with;
+// a lower limits.sessions refuses new sessions until enough have ended;
+// auth_failures and auth_lockout apply to the next failure). The TLS
+// certificate files are reloaded too. Changes to hostname, data_dir,
+// [listen], tls.cert/tls.key and log.format need a restart: they are
+// logged by key and not applied, and are reported again on every reload
+// until the server is restarted. An invalid file changes nothing: the
+// running config is kept and the error logged and returned.
 func (a *App) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 	a.mu.Lock()
 	old := a.cfg
 	a.mu.Unlock()
@@ -318,7 +351,7 @@ func (a *App) Reload() error {
 			err = cfg.Validate()
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reload config: %w", err))
+			errs = append(errs, fmt.Errorf("reload config (running config kept): %w", err))
 		} else {
 			a.applyConfig(old, cfg)
 		}
@@ -334,7 +367,8 @@ func (a *App) Reload() error {
 	return nil
 }
 
-// applyConfig takes what can change at run time from cfg.
+// applyConfig takes what can change at run time from cfg and keeps the
+// rest of old, so a.cfg always describes what is running.
 func (a *App) applyConfig(old, cfg *config.Config) {
 	if a.LogLevel != nil {
 		var lvl slog.Level
@@ -344,15 +378,74 @@ func (a *App) applyConfig(old, cfg *config.Config) {
 			a.log.Warn("reload: bad log level", "level", cfg.Log.Level)
 		}
 	}
-	if cfg.Limits != old.Limits || !sameListen(cfg.Listen, old.Listen) ||
-		cfg.Hostname != old.Hostname || cfg.DataDir != old.DataDir || cfg.TLS != old.TLS {
-		a.log.Warn("reload: listener, limit, hostname, TLS path or data_dir changes take effect after a restart")
+	if cfg.Limits != old.Limits {
+		l := cfg.Limits
+		for _, ep := range a.servers {
+			ep.srv.SetLimits(smtpLimits(l))
+		}
+		a.sessions.SetMax(l.Sessions)
+		a.auth.SetLockout(l.AuthFailures, time.Duration(l.AuthLockout))
+		a.log.Info("reload: limits apply to new sessions", "changed", changedLimits(old.Limits, l))
 	}
+	if keys := restartKeys(old, cfg); len(keys) > 0 {
+		a.log.Warn("reload: these settings were not applied and need a restart", "keys", keys)
+	}
+	eff := *cfg
+	eff.Path, eff.Hostname, eff.DataDir = old.Path, old.Hostname, old.DataDir
+	eff.Listen, eff.TLS, eff.Log.Format = old.Listen, old.TLS, old.Log.Format
 	a.mu.Lock()
-	a.cfg = cfg
+	a.cfg = &eff
 	a.mu.Unlock()
 }
 
-func sameListen(a, b config.Listen) bool {
-	return fmt.Sprint(a) == fmt.Sprint(b)
+// restartKeys names the keys that differ between old and cfg and cannot
+// change without a restart.
+func restartKeys(old, cfg *config.Config) []string {
+	var keys []string
+	add := func(key string, differ bool) {
+		if differ {
+			keys = append(keys, key)
+		}
+	}
+	add("hostname", old.Hostname != cfg.Hostname)
+	add("data_dir", old.DataDir != cfg.DataDir)
+	for _, x := range []struct {
+		key      string
+		old, new []string
+	}{
+		{"listen.smtp", old.Listen.SMTP, cfg.Listen.SMTP},
+		{"listen.submission", old.Listen.Submission, cfg.Listen.Submission},
+		{"listen.submissions", old.Listen.Submissions, cfg.Listen.Submissions},
+		{"listen.imap", old.Listen.IMAP, cfg.Listen.IMAP},
+		{"listen.imaps", old.Listen.IMAPS, cfg.Listen.IMAPS},
+		{"listen.pop3", old.Listen.POP3, cfg.Listen.POP3},
+		{"listen.pop3s", old.Listen.POP3S, cfg.Listen.POP3S},
+	} {
+		add(x.key, !slices.Equal(x.old, x.new))
+	}
+	add("tls.cert", old.TLS.Cert != cfg.TLS.Cert)
+	add("tls.key", old.TLS.Key != cfg.TLS.Key)
+	add("log.format", old.Log.Format != cfg.Log.Format)
+	return keys
+}
+
+// changedLimits names the [limits] keys that differ, for the log.
+func changedLimits(o, n config.Limits) []string {
+	var keys []string
+	add := func(key string, differ bool) {
+		if differ {
+			keys = append(keys, key)
+		}
+	}
+	add("message_size", o.MessageSize != n.MessageSize)
+	add("recipients_per_message", o.RecipientsPerMessage != n.RecipientsPerMessage)
+	add("line_length", o.LineLength != n.LineLength)
+	add("connections_per_ip", o.ConnectionsPerIP != n.ConnectionsPerIP)
+	add("sessions", o.Sessions != n.Sessions)
+	add("errors_per_session", o.ErrorsPerSession != n.ErrorsPerSession)
+	add("auth_failures", o.AuthFailures != n.AuthFailures)
+	add("auth_lockout", o.AuthLockout != n.AuthLockout)
+	add("command_timeout", o.CommandTimeout != n.CommandTimeout)
+	add("data_timeout", o.DataTimeout != n.DataTimeout)
+	return keys
 }

@@ -127,14 +127,7 @@ func New(st store.Store, opts Options) *Authenticator {
 	if a.delay == 0 {
 		a.delay = DefaultFailureDelay
 	}
-	maxFail, lockout := opts.MaxFailures, opts.Lockout
-	if maxFail == 0 {
-		maxFail = DefaultMaxFailures
-	}
-	if lockout <= 0 {
-		lockout = DefaultLockout
-	}
-	a.limits = newLimiter(maxFail, lockout)
+	a.limits = newLimiter(lockoutDefaults(opts.MaxFailures, opts.Lockout))
 	r := opts.Rand
 	if r == nil {
 		r = rand.Reader
@@ -146,6 +139,24 @@ func New(st store.Store, opts Options) *Authenticator {
 		a.log.Error("auth: reading randomness for decoy secret", "err", err)
 	}
 	return a
+}
+
+// lockoutDefaults applies the Options defaults to the lockout limits.
+func lockoutDefaults(maxFailures int, lockout time.Duration) (int, time.Duration) {
+	if maxFailures == 0 {
+		maxFailures = DefaultMaxFailures
+	}
+	if lockout <= 0 {
+		lockout = DefaultLockout
+	}
+	return maxFailures, lockout
+}
+
+// SetLockout changes MaxFailures and Lockout at run time (same meaning
+// and defaults as in Options). Failures already counted stay counted,
+// and a name or address locked before stays locked until its old time.
+func (a *Authenticator) SetLockout(maxFailures int, lockout time.Duration) {
+	a.limits.set(lockoutDefaults(maxFailures, lockout))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

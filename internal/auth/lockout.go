@@ -20,16 +20,23 @@ type record struct {
 
 // limiter counts failures per account name and per remote address.
 type limiter struct {
+	mu     sync.Mutex
 	max    int // <= 0: never lock
 	window time.Duration
-
-	mu    sync.Mutex
-	addrs map[netip.Prefix]*record
-	names map[string]*record
+	addrs  map[netip.Prefix]*record
+	names  map[string]*record
 }
 
 func newLimiter(max int, window time.Duration) *limiter {
 	return &limiter{max: max, window: window, addrs: map[netip.Prefix]*record{}, names: map[string]*record{}}
+}
+
+// set changes the limits. Counts and locks already recorded stay: a lock
+// runs until the time set when it was taken.
+func (l *limiter) set(max int, window time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.max, l.window = max, window
 }
 
 // addrKey groups IPv6 addresses by /64 (one customer network), IPv4 by
@@ -64,11 +71,11 @@ func (l *limiter) locked(now time.Time, addr netip.Addr, name string) bool {
 
 // failed counts a failure and reports whether it locked the name or address.
 func (l *limiter) failed(now time.Time, addr netip.Addr, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.max <= 0 {
 		return false
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	locked := bump(l.names, name, now, l.max, l.window)
 	if k, ok := addrKey(addr); ok {
 		locked = bump(l.addrs, k, now, l.max, l.window) || locked

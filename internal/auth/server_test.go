@@ -271,3 +271,29 @@ func TestServerSCRAMWithoutKeys(t *testing.T) {
 		t.Fatalf("store error: %v, want ErrTemporary", err)
 	}
 }
+
+// SetLockout changes the failure count and lock time at run time.
+func TestSetLockout(t *testing.T) {
+	f := newFixture(t, Options{MaxFailures: 5, Lockout: time.Hour})
+	f.st.add(t, "ann@example.test", "pw")
+	ctx := context.Background()
+	f.a.SetLockout(2, time.Minute)
+	for i := 0; i < 2; i++ {
+		if _, err := f.a.Login(ctx, "ann@example.test", "bad", ip2); err != ErrFailed {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	if _, err := f.a.Login(ctx, "ann@example.test", "pw", ip2); err != ErrLocked {
+		t.Fatalf("after 2 failures with limit 2: %v, want ErrLocked", err)
+	}
+	f.advance(time.Minute)
+	if _, err := f.a.Login(ctx, "ann@example.test", "pw", ip2); err != nil {
+		t.Fatalf("after the new 1-minute lockout: %v", err)
+	}
+	f.a.SetLockout(-1, 0) // never lock
+	for i := 0; i < 5; i++ {
+		if _, err := f.a.Login(ctx, "ann@example.test", "bad", ip2); err != ErrFailed {
+			t.Fatalf("failure %d without lockout: %v", i, err)
+		}
+	}
+}

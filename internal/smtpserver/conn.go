@@ -37,6 +37,8 @@ var errConnLost = errors.New("smtpserver: connection lost during transfer")
 // goroutine only (go-smtp's; the BDAT goroutine touches only the Session).
 type conn struct {
 	s      *Server
+	gen    *generation // limits snapshot taken at admit, and its go-smtp server
+	lim    Limits      // gen.lim
 	id     string
 	log    *slog.Logger
 	ctx    context.Context
@@ -75,10 +77,12 @@ type conn struct {
 	awaitCmd bool // the next read is a command line, not message data (guarded by mu)
 }
 
-func newConn(s *Server, nc net.Conn, remote netip.AddrPort, id string) *conn {
+func newConn(s *Server, nc net.Conn, remote netip.AddrPort, id string, gen *generation) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		s:         s,
+		gen:       gen,
+		lim:       gen.lim,
 		id:        id,
 		log:       s.log.With("conn", id, "remote", remote.String()),
 		ctx:       ctx,
@@ -158,7 +162,7 @@ func (c *conn) afterReply(code int) {
 		c.kill(0, [3]int{}, "") // the reply was our 421 already
 	case c.killAfter.Load():
 		c.kill(421, [3]int{4, 3, 0}, c.s.opts.Hostname+" Internal error, closing connection")
-	case c.s.opts.MaxErrors > 0 && c.errCount >= c.s.opts.MaxErrors:
+	case c.lim.MaxErrors > 0 && c.errCount >= c.lim.MaxErrors:
 		c.log.Warn("too many errors", "errors", c.errCount)
 		c.kill(421, [3]int{4, 7, 0}, c.s.opts.Hostname+" Too many errors, closing connection")
 	}
@@ -192,7 +196,7 @@ func (c *conn) flush() error {
 			return err
 		}
 	}
-	_ = c.tcp.SetWriteDeadline(time.Now().Add(c.s.opts.CommandTimeout))
+	_ = c.tcp.SetWriteDeadline(time.Now().Add(c.lim.CommandTimeout))
 	if err := c.bw.Flush(); err != nil {
 		c.log.Debug("write failed", "err", err)
 		c.dead = true
@@ -205,7 +209,7 @@ func (c *conn) flush() error {
 func (c *conn) doHandshake() error {
 	c.handshake = false
 	tc := c.rw.(*tls.Conn)
-	_ = c.tcp.SetDeadline(time.Now().Add(c.s.opts.CommandTimeout))
+	_ = c.tcp.SetDeadline(time.Now().Add(c.lim.CommandTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info("tls handshake failed", "err", err)
 		c.dead = true

@@ -44,8 +44,26 @@
 //   - batches replies: they are flushed when the next read would block,
 //     which is what PIPELINING (RFC 2920) wants.
 //
-// Connection limits (MaxSessions, MaxConnsPerIP) are applied by our
-// listener wrapper at accept time with "421 4.7.0" and close.
+// Connection limits (MaxConnsPerIP, and the session Counter of
+// Options.Sessions, which may be shared with other endpoints) are applied
+// by our listener wrapper at accept time with "421 4.7.0" and close.
+//
+// # Changing limits at run time
+//
+// SetLimits replaces the per-connection Limits (message size, recipients,
+// line length, connections per IP, errors, timeouts) for connections
+// accepted afterwards; each connection keeps the snapshot it was admitted
+// with. go-smtp reads its own Server's MaxMessageBytes and MaxRecipients
+// (EHLO SIZE and LIMITS RCPTMAX, MAIL SIZE=, the RCPT count, the DATA
+// reader, BDAT) from its connection goroutines without locking, so a live
+// smtp.Server is never changed: each set of limits comes with its own
+// smtp.Server (a generation). When the listener wrapper admits a
+// connection under a newer generation than the go-smtp Serve loop it runs
+// in, it keeps that connection and makes go-smtp's Serve return
+// errNewLimits; Server.Serve then calls Serve on the new generation's
+// smtp.Server, which gets that connection first. Old sessions finish on
+// the smtp.Server they started on. The session Counter's maximum is
+// changed with its own SetMax.
 //
 // # Panics
 //

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pillarbox/internal/auth"
+	"pillarbox/internal/limit"
 	"pillarbox/internal/store"
 )
 
@@ -72,10 +73,16 @@ type Options struct {
 	MaxRecipients   int   // RCPT beyond it get 452 4.5.3
 	MaxLineLength   int   // command line length including CRLF; longer gets 500 5.5.2
 	MaxConnsPerIP   int   // concurrent connections from one IP; more get 421 4.7.0
-	MaxSessions     int   // concurrent connections in total; more get 421 4.7.0
+	MaxSessions     int   // concurrent connections in total; more get 421 4.7.0 (unused when Sessions is set)
 	MaxErrors       int   // error replies before 421 4.7.0 and close
 	CommandTimeout  time.Duration
 	DataTimeout     time.Duration // longest silence inside DATA/BDAT content
+
+	// Sessions, when set, is the concurrent-session limit shared with
+	// other endpoints (one slot per connection, over all of them); its
+	// maximum may be changed at any time with SetMax. When nil the Server
+	// makes its own counter of MaxSessions.
+	Sessions *limit.Counter
 
 	// Rand is the source of connection IDs (default crypto/rand).
 	Rand io.Reader
@@ -148,7 +155,21 @@ type Backend interface {
 	CreateSpool() (*os.File, error)
 }
 
-// withDefaults returns opts with zero values replaced by defaults.
+// limits returns the per-connection limits of o (defaults not applied).
+func (o Options) limits() Limits {
+	return Limits{
+		MaxMessageBytes: o.MaxMessageBytes,
+		MaxRecipients:   o.MaxRecipients,
+		MaxLineLength:   o.MaxLineLength,
+		MaxConnsPerIP:   o.MaxConnsPerIP,
+		MaxErrors:       o.MaxErrors,
+		CommandTimeout:  o.CommandTimeout,
+		DataTimeout:     o.DataTimeout,
+	}
+}
+
+// withDefaults returns opts with zero values replaced by defaults. The
+// per-connection limits are normalised by Limits.withDefaults.
 func (o Options) withDefaults() Options {
 	if o.Hostname == "" {
 		o.Hostname = "localhost"
@@ -159,34 +180,11 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	def64 := func(v *int64, d int64) {
-		if *v == 0 {
-			*v = d
-		}
+	if o.MaxSessions == 0 {
+		o.MaxSessions = DefaultMaxSessions
 	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		switch {
-		case *v == 0:
-			*v = d
-		case *v < 0:
-			*v = 100 * 365 * 24 * time.Hour // disabled
-		}
-	}
-	def64(&o.MaxMessageBytes, DefaultMaxMessageBytes)
-	def(&o.MaxRecipients, DefaultMaxRecipients)
-	def(&o.MaxLineLength, DefaultMaxLineLength)
-	def(&o.MaxConnsPerIP, DefaultMaxConnsPerIP)
-	def(&o.MaxSessions, DefaultMaxSessions)
-	def(&o.MaxErrors, DefaultMaxErrors)
-	defDur(&o.CommandTimeout, DefaultCommandTimeout)
-	defDur(&o.DataTimeout, DefaultDataTimeout)
-	if o.MaxLineLength < 0 {
-		o.MaxLineLength = 1 << 20
+	if o.Sessions == nil {
+		o.Sessions = limit.NewCounter(o.MaxSessions) // negative: unlimited
 	}
 	return o
 }

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	smtp "github.com/emersion/go-smtp"
+	"pillarbox/internal/limit"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -23,9 +23,10 @@ var ErrServerClosed = errors.New("smtpserver: server closed")
 // Server is one SMTP endpoint (MX, submission or submissions). One Server
 // may Serve several listeners; all share its limits.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	gs   *smtp.Server
+	opts     Options
+	log      *slog.Logger
+	gen      atomic.Pointer[generation] // limits and go-smtp server for new connections
+	sessions *limit.Counter             // concurrent sessions, maybe shared with other endpoints
 
 	closing atomic.Bool // Shutdown called: no new sessions, idle ones get 421
 	forced  atomic.Bool // Shutdown's context is done: everyone gets 421
@@ -43,29 +44,13 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger.With("service", "smtp", "mode", opts.Mode.String()),
+		sessions:  opts.Sessions,
 		listeners: make(map[*listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[netip.Addr]int),
 		drained:   make(chan struct{}),
 	}
-	gs := smtp.NewServer(backendAdapter{s})
-	gs.Domain = opts.Hostname
-	gs.MaxLineLength = 0 // our framing layer enforces line limits
-	gs.AllowInsecureAuth = true
-	gs.EnableSMTPUTF8 = true
-	gs.EnableDSN = true
-	gs.EnableBINARYMIME = true
-	gs.EnableREQUIRETLS = true
-	gs.ErrorLog = errorLog{s.log}
-	if opts.MaxRecipients > 0 {
-		gs.MaxRecipients = opts.MaxRecipients
-	}
-	if opts.MaxMessageBytes > 0 {
-		gs.MaxMessageBytes = opts.MaxMessageBytes
-	}
-	// TLSConfig stays nil in go-smtp: STARTTLS and implicit TLS are done
-	// by our framing layer (see conn.startTLS).
-	s.gs = gs
+	s.gen.Store(s.newGeneration(opts.limits().withDefaults()))
 	return s
 }
 
@@ -81,7 +66,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.opts.Mode == ModeSubmissions && s.opts.TLSConfig == nil {
 		return errors.New("smtpserver: ModeSubmissions needs Options.TLSConfig")
 	}
-	ll := &listener{Listener: l, s: s}
+	ll := &listener{Listener: l, s: s, gen: s.gen.Load()}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -91,7 +76,17 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	s.log.Info("listening", "addr", l.Addr().String())
 
-	err := s.gs.Serve(ll)
+	// go-smtp's Serve returns errNewLimits when SetLimits made a new
+	// generation: serve on with the new go-smtp server (the connection
+	// that noticed is carried over); sessions already open keep the
+	// go-smtp server they were started by.
+	var err error
+	for {
+		err = ll.gen.gs.Serve(ll)
+		if !errors.Is(err, errNewLimits) {
+			break
+		}
+	}
 
 	s.mu.Lock()
 	delete(s.listeners, ll)
@@ -142,13 +137,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// listener applies the connection limits at accept time.
+// errNewLimits ends one go-smtp Serve call so that Server.Serve goes on
+// with the go-smtp server of the current generation.
+var errNewLimits = errors.New("smtpserver: limits changed")
+
+// listener applies the connection limits at accept time. Accept is only
+// called from the goroutine running Server.Serve (inside go-smtp's
+// Serve), so gen and carry need no lock.
 type listener struct {
 	net.Listener
-	s *Server
+	s     *Server
+	gen   *generation // whose go-smtp server calls Accept
+	carry *conn       // admitted under a newer generation, not yet handed out
 }
 
 func (l *listener) Accept() (net.Conn, error) {
+	if c := l.carry; c != nil {
+		l.carry = nil
+		return c, nil
+	}
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
@@ -158,6 +165,12 @@ func (l *listener) Accept() (net.Conn, error) {
 		if c == nil {
 			go l.s.reject(nc, reason)
 			continue
+		}
+		if c.gen != l.gen {
+			// Limits changed: hand c to the go-smtp server of its own
+			// generation, the one whose limits it took.
+			l.gen, l.carry = c.gen, c
+			return nil, errNewLimits
 		}
 		return c, nil
 	}
@@ -174,17 +187,18 @@ func remoteAddrPort(nc net.Conn) netip.AddrPort {
 // admit registers a new connection, or says why it is refused.
 func (s *Server) admit(nc net.Conn) (*conn, string) {
 	remote := remoteAddrPort(nc)
+	gen := s.gen.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closing.Load():
 		return nil, "shutting down"
-	case s.opts.MaxSessions > 0 && len(s.conns) >= s.opts.MaxSessions:
-		return nil, "too many sessions"
-	case s.opts.MaxConnsPerIP > 0 && s.perIP[remote.Addr()] >= s.opts.MaxConnsPerIP:
+	case gen.lim.MaxConnsPerIP > 0 && s.perIP[remote.Addr()] >= gen.lim.MaxConnsPerIP:
 		return nil, "too many connections from this address"
+	case !s.sessions.TryAcquire(): // released in release
+		return nil, "too many sessions"
 	}
-	c := newConn(s, nc, remote, s.newID())
+	c := newConn(s, nc, remote, s.newID(), gen)
 	s.conns[c] = struct{}{}
 	s.perIP[remote.Addr()]++
 	c.log.Info("connected", "local", nc.LocalAddr().String())
@@ -199,6 +213,7 @@ func (s *Server) release(c *conn) {
 		return
 	}
 	delete(s.conns, c)
+	s.sessions.Release()
 	ip := c.info.Remote.Addr()
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)

@@ -153,10 +153,10 @@ func lineProblem(line []byte) string {
 // readCommand reads a command line (or a SASL response line), checks its
 // framing and verb, and handles STARTTLS itself.
 func (c *conn) readCommand() error {
-	if err := c.beforeRead(c.s.opts.CommandTimeout, c.mode == modeCommand); err != nil {
+	if err := c.beforeRead(c.lim.CommandTimeout, c.mode == modeCommand); err != nil {
 		return c.readFailed(err)
 	}
-	line, tooLong, err := readLine(c.br, c.s.opts.MaxLineLength)
+	line, tooLong, err := readLine(c.br, c.lim.MaxLineLength)
 	if err != nil {
 		return c.readFailed(err)
 	}
@@ -276,7 +276,7 @@ func (c *conn) startTLS(arg string) {
 		return
 	}
 	tc := tls.Server(c.tcp, c.s.opts.TLSConfig)
-	_ = c.tcp.SetDeadline(time.Now().Add(c.s.opts.CommandTimeout))
+	_ = c.tcp.SetDeadline(time.Now().Add(c.lim.CommandTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info("starttls handshake failed", "err", err)
 		c.kill(0, [3]int{}, "")
@@ -295,7 +295,7 @@ func (c *conn) startTLS(arg string) {
 // readData passes DATA content one line at a time, refusing bare CR and
 // bare LF (SMTP smuggling), and switches back to commands after ".\r\n".
 func (c *conn) readData() error {
-	if err := c.beforeRead(c.s.opts.DataTimeout, false); err != nil {
+	if err := c.beforeRead(c.lim.DataTimeout, false); err != nil {
 		return c.readFailed(err)
 	}
 	frag, err := c.br.ReadSlice('\n')
@@ -338,7 +338,7 @@ func (c *conn) dataFragOK(frag []byte) bool {
 // readChunk passes up to chunkLeft raw bytes of a BDAT chunk (RFC 3030).
 func (c *conn) readChunk() error {
 	if c.br.Buffered() == 0 {
-		if err := c.beforeRead(c.s.opts.DataTimeout, false); err != nil {
+		if err := c.beforeRead(c.lim.DataTimeout, false); err != nil {
 			return c.readFailed(err)
 		}
 		if _, err := c.br.Peek(1); err != nil {

@@ -52,49 +52,50 @@ func (s *Store) CreateSpool() (*os.File, error) {
 	return os.CreateTemp(s.spoolDir, "spool-*")
 }
 
-// newBlob is a blob file in blobs/ that is not yet durable nor referenced
-// by metadata.
+// inlineMax is the largest blob stored inside meta.db instead of in a file.
+// Creating a file costs far more than appending a few pages to the WAL
+// (tens to hundreds of microseconds of file system work per file), and an
+// inline blob is made durable by the same WAL fsync as its metadata, so
+// small messages need no file, no syncfs and no directory entry. Set it to
+// 0 for one file per blob.
+const inlineMax = 64 << 10
+
+// newBlob is a blob about to be stored: inline (data) or a file in blobs/
+// that is not yet durable nor referenced by metadata (path).
 type newBlob struct {
-	id, path string
-	size     int64
-	data     io.ReaderAt // the bytes, for parsing (memory or an open file)
-	undo     func()      // moves it back to the spool or removes it
+	id     string
+	size   int64
+	inline []byte      // the bytes of an inline blob; nil for a file
+	path   string      // the file of a file blob; "" for inline
+	data   io.ReaderAt // the bytes, for parsing (memory or an open file)
+	undo   func()      // for a file: moves it back to the spool or removes it
 }
 
-// parseBuffer is the largest blob kept in memory for parsing while it is
-// written; larger ones are parsed from the file.
-const parseBuffer = 1 << 20
-
-// putBlob stores r as a new blob file (not synced; the writer syncs it).
-// It writes straight to the final path: a file there without a blobs row
-// is garbage that orphan cleanup removes, and cleanup only runs while no
-// other Store uses the directory, so it never sees a blob in flight.
+// putBlob reads r into a new blob: kept in memory when it is at most
+// inlineMax bytes, else written (not synced; the writer syncs it) straight
+// to its final path. A file there without a blobs row is garbage that
+// orphan cleanup removes, and cleanup only runs while no other Store uses
+// the directory, so it never sees a blob in flight.
 func (s *Store) putBlob(r io.Reader) (*newBlob, error) {
-	id := newBlobID()
-	b := &newBlob{id: id, path: s.blobPath(id)}
+	b := &newBlob{id: newBlobID(), undo: func() {}}
 	if f, ok := r.(*os.File); ok && filepath.Dir(filepath.Clean(f.Name())) == s.spoolDir {
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		if err := os.Rename(f.Name(), b.path); err != nil {
-			return nil, err
-		}
-		orig := f.Name()
-		b.size, b.data = fi.Size(), f
-		b.undo = func() {
-			if err := os.Rename(b.path, orig); err != nil {
-				s.log.Warn("sqlstore: returning spool file", "err", err)
-			}
-		}
+		return b, s.adoptSpool(b, f)
+	}
+	head, err := io.ReadAll(io.LimitReader(r, inlineMax+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(head) <= inlineMax {
+		b.size, b.inline, b.data = int64(len(head)), head, bytes.NewReader(head)
 		return b, nil
 	}
+	b.path = s.blobPath(b.id)
 	f, err := os.OpenFile(b.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	buf := &limitedBuffer{max: parseBuffer}
-	n, err := io.Copy(f, io.TeeReader(r, buf))
+	buf := &limitedBuffer{max: parseBuffer, b: head}
+	n, err := io.Copy(f, io.TeeReader(io.MultiReader(bytes.NewReader(head), r), discardFirst(buf, len(head))))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -109,6 +110,64 @@ func (s *Store) putBlob(r io.Reader) (*newBlob, error) {
 	b.undo = func() { s.removeFile(b.path) }
 	return b, nil
 }
+
+// adoptSpool takes a spool file whole, from byte 0 to its size, whatever
+// its offset: read into memory when small, renamed into blobs/ otherwise.
+func (s *Store) adoptSpool(b *newBlob, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	b.size = fi.Size()
+	if b.size <= inlineMax {
+		b.inline = make([]byte, b.size)
+		if _, err := f.ReadAt(b.inline, 0); err != nil && err != io.EOF {
+			return err
+		}
+		b.data = bytes.NewReader(b.inline)
+		return nil
+	}
+	b.path = s.blobPath(b.id)
+	if err := os.Rename(f.Name(), b.path); err != nil {
+		return err
+	}
+	orig := f.Name()
+	b.data = f
+	b.undo = func() {
+		if err := os.Rename(b.path, orig); err != nil {
+			s.log.Warn("sqlstore: returning spool file", "err", err)
+		}
+	}
+	return nil
+}
+
+// discardFirst passes writes to w after skipping the first n bytes (which
+// w already holds).
+func discardFirst(w io.Writer, n int) io.Writer { return &skipWriter{w: w, skip: n} }
+
+type skipWriter struct {
+	w    io.Writer
+	skip int
+}
+
+func (s *skipWriter) Write(p []byte) (int, error) {
+	all := len(p)
+	if s.skip > 0 {
+		k := min(s.skip, len(p))
+		s.skip -= k
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		if _, err := s.w.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	return all, nil
+}
+
+// parseBuffer is the largest file blob kept in memory for parsing while
+// it is written; larger ones are parsed from the file.
+const parseBuffer = 1 << 20
 
 // limitedBuffer keeps what is written to it until it exceeds max.
 type limitedBuffer struct {
@@ -134,7 +193,7 @@ func (s *Store) removeFile(path string) {
 	}
 }
 
-// removeBlobs deletes the files of blobs whose rows are gone (committed).
+// removeBlobs deletes the files of file blobs whose rows are gone (committed).
 func (s *Store) removeBlobs(ids []string) {
 	for _, id := range ids {
 		s.removeFile(s.blobPath(id))
@@ -151,13 +210,18 @@ func (t *wtx) blobGarbage(ids []string) error {
 			continue
 		}
 		seen[id] = true
-		n, err := t.execN(`DELETE FROM blobs WHERE id = ?
+		var isFile bool
+		err := t.queryRow(`DELETE FROM blobs WHERE id = ?
 			AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?)
-			AND NOT EXISTS (SELECT 1 FROM queue WHERE blob_id = ?)`, id, id, id)
+			AND NOT EXISTS (SELECT 1 FROM queue WHERE blob_id = ?)
+			RETURNING data IS NULL`, id, id, id).Scan(&isFile)
+		if err == sql.ErrNoRows {
+			continue // still referenced
+		}
 		if err != nil {
 			return err
 		}
-		if n > 0 {
+		if isFile {
 			t.op.garbage = append(t.op.garbage, id)
 		}
 	}
@@ -170,18 +234,28 @@ func (s *Store) OpenBlob(ctx context.Context, blobID string) (store.MessageReade
 		return nil, store.ErrNotFound
 	}
 	var size int64
+	var data []byte
+	var isFile bool
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		return notFound(tx.QueryRowContext(ctx, `SELECT size FROM blobs WHERE id = ?`, blobID).Scan(&size))
+		return notFound(tx.QueryRowContext(ctx, `SELECT size, data, data IS NULL FROM blobs WHERE id = ?`, blobID).Scan(&size, &data, &isFile))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.openReader(nil, blobID, size)
+	return s.openReader(nil, blobID, size, data, isFile)
 }
 
-// openReader opens prefix + blob file. A blob removed after the metadata
-// was read (concurrent expunge) reports store.ErrNotFound.
-func (s *Store) openReader(prefix []byte, blobID string, blobSize int64) (store.MessageReader, error) {
+// openReader opens prefix + blob: the inline data, or the file. A file
+// removed after the metadata was read (concurrent expunge) reports
+// store.ErrNotFound.
+func (s *Store) openReader(prefix []byte, blobID string, blobSize int64, inline []byte, isFile bool) (store.MessageReader, error) {
+	size := int64(len(prefix)) + blobSize
+	if !isFile {
+		if int64(len(inline)) != blobSize {
+			return nil, fmt.Errorf("sqlstore: blob %s has %d bytes, recorded %d", blobID, len(inline), blobSize)
+		}
+		return &reader{prefix: prefix, blob: bytes.NewReader(inline), size: size}, nil
+	}
 	f, err := os.Open(s.blobPath(blobID))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, store.ErrNotFound
@@ -189,7 +263,7 @@ func (s *Store) openReader(prefix []byte, blobID string, blobSize int64) (store.
 	if err != nil {
 		return nil, err
 	}
-	return &reader{prefix: prefix, blob: f, closer: f, size: int64(len(prefix)) + blobSize}, nil
+	return &reader{prefix: prefix, blob: f, closer: f, size: size}, nil
 }
 
 // reader is a store.MessageReader over prefix bytes followed by a blob.

@@ -65,10 +65,14 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryR
 		date = s.now()
 	}
 	var res store.DeliveryResult
-	err = s.write(ctx, &op{blobs: []string{b.path}, undo: b.undo, fn: func(t *wtx) (err error) {
+	o := &op{undo: b.undo, fn: func(t *wtx) (err error) {
 		res, err = t.deliver(b, locals, structs, date, d.Queue)
 		return err
-	}})
+	}}
+	if b.path != "" {
+		o.blobs = []string{b.path}
+	}
+	err = s.write(ctx, o)
 	return res, err
 }
 
@@ -102,7 +106,11 @@ func (s *Store) structures(b *newBlob, locals []store.LocalRecipient) ([][]byte,
 
 func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byte, date time.Time, q *store.QueueItem) (store.DeliveryResult, error) {
 	res := store.DeliveryResult{BlobID: b.id, Size: b.size, Local: make([]store.LocalResult, len(locals))}
-	if _, err := t.exec(`INSERT INTO blobs (id, size, created_at) VALUES (?, ?, ?)`, b.id, b.size, t.now.UnixNano()); err != nil {
+	var inline any // NULL for a file blob
+	if b.path == "" {
+		inline = nonNil(b.inline)
+	}
+	if _, err := t.exec(`INSERT INTO blobs (id, size, created_at, data) VALUES (?, ?, ?, ?)`, b.id, b.size, t.now.UnixNano(), inline); err != nil {
 		return res, err
 	}
 	for i, lr := range locals {

@@ -89,18 +89,19 @@ func (s *Store) Message(ctx context.Context, mailboxID int64, uid uint32) (store
 
 // OpenMessage opens prefix + blob of a message.
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.MessageReader, error) {
-	var prefix []byte
+	var prefix, data []byte
 	var blobID string
 	var blobSize int64
+	var isFile bool
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		return notFound(tx.QueryRowContext(ctx, `SELECT m.prefix, m.blob_id, b.size FROM messages m
+		return notFound(tx.QueryRowContext(ctx, `SELECT m.prefix, m.blob_id, b.size, b.data, b.data IS NULL FROM messages m
 			JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?`,
-			mailboxID, int64(uid)).Scan(&prefix, &blobID, &blobSize))
+			mailboxID, int64(uid)).Scan(&prefix, &blobID, &blobSize, &data, &isFile))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.openReader(prefix, blobID, blobSize)
+	return s.openReader(prefix, blobID, blobSize, data, isFile)
 }
 
 // Vanished returns the UIDs expunged with a MODSEQ > sinceModSeq.

@@ -113,6 +113,8 @@ CREATE TABLE queue_recipients (
 	PRIMARY KEY (queue_id, seq)
 );
 `,
+	// 2: small blobs inline (NULL: the blob is a file in blobs/).
+	`ALTER TABLE blobs ADD COLUMN data BLOB;`,
 }
 
 // Sequence names in the sequences table.
@@ -160,7 +162,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 			return fmt.Errorf("sqlstore: migration %d: %w", v+1, err)
 		}
 		if v == 0 {
-			if err := s.seedSequences(ctx); err != nil {
+			if err := s.seedSequences(ctx); err != nil { // once, with the tables
 				return err
 			}
 		}

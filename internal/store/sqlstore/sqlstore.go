@@ -92,13 +92,15 @@ type Store struct {
 
 	stmts map[string]*sql.Stmt // writer goroutine only
 
-	ops       chan *op
-	synced    chan []*op // syncer -> writer
-	quit      chan struct{}
-	writerEnd chan struct{}
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
+	submitMu   sync.RWMutex // held shared while submitting, exclusive to close
+	toSync     *opQueue     // operations whose blob files need a sync
+	toCommit   *opQueue     // operations ready for the transaction
+	quit       chan struct{}
+	syncerDone chan struct{}
+	writerEnd  chan struct{}
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
 
 	feed feed
 
@@ -125,17 +127,18 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		dir:       abs,
-		blobDir:   filepath.Join(abs, "blobs"),
-		spoolDir:  filepath.Join(abs, "spool"),
-		log:       opts.Logger,
-		now:       opts.Now,
-		noSync:    opts.NoSync,
-		stmts:     map[string]*sql.Stmt{},
-		ops:       make(chan *op),
-		synced:    make(chan []*op),
-		quit:      make(chan struct{}),
-		writerEnd: make(chan struct{}),
+		dir:        abs,
+		blobDir:    filepath.Join(abs, "blobs"),
+		spoolDir:   filepath.Join(abs, "spool"),
+		log:        opts.Logger,
+		now:        opts.Now,
+		noSync:     opts.NoSync,
+		stmts:      map[string]*sql.Stmt{},
+		toSync:     newOpQueue(),
+		toCommit:   newOpQueue(),
+		quit:       make(chan struct{}),
+		syncerDone: make(chan struct{}),
+		writerEnd:  make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -178,6 +181,7 @@ func (s *Store) dsn(writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals: no temp files
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		if s.noSync {
@@ -236,7 +240,9 @@ func (s *Store) open() error {
 // store.ErrClosed once Close has begun.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closed.Store(true)
+		s.submitMu.Lock()
+		s.closed.Store(true) // no submission after this
+		s.submitMu.Unlock()
 		close(s.quit)
 		<-s.writerEnd
 		s.feed.closeAll()

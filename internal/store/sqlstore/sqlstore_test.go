@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +47,11 @@ func must(t testing.TB, err error) {
 
 func msg(tag string) string {
 	return "From: a@example.org\r\nSubject: " + tag + "\r\n\r\nbody " + tag + "\r\n"
+}
+
+// bigMsg is a message stored as a file (larger than inlineMax).
+func bigMsg(tag string) string {
+	return msg(tag) + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n", inlineMax/64+10)
 }
 
 // setup creates example.com and user@example.com.
@@ -156,7 +162,8 @@ func TestOrphanCleanup(t *testing.T) {
 	s, err := Open(dir, Options{})
 	must(t, err)
 	a := setup(t, s)
-	r := deliver(t, s, a.ID, msg("kept"))
+	r := deliver(t, s, a.ID, bigMsg("kept"))
+	deliver(t, s, a.ID, msg("inline"))
 	must(t, s.Close())
 	kept := blobFiles(t, dir)
 	if len(kept) != 1 {
@@ -188,7 +195,7 @@ func TestOrphanCleanup(t *testing.T) {
 	if _, err := os.Stat(spool); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("spool file not removed: %v", err)
 	}
-	if got := readMsg(t, s, r.MailboxID, r.UID); got != "Delivered-To: x\r\n"+msg("kept") {
+	if got := readMsg(t, s, r.MailboxID, r.UID); got != "Delivered-To: x\r\n"+bigMsg("kept") {
 		t.Errorf("kept message = %q", got)
 	}
 }
@@ -270,13 +277,13 @@ func TestSpoolReturnedOnFailure(t *testing.T) {
 	must(t, err)
 	defer os.Remove(f.Name())
 	defer f.Close()
-	_, err = f.WriteString(msg("spool"))
+	_, err = f.WriteString(bigMsg("spool"))
 	must(t, err)
 	_, err = s.Deliver(ctx, &store.Delivery{Blob: f, Local: []store.LocalRecipient{{AccountID: a.ID + 99}}})
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Deliver to unknown account: %v", err)
 	}
-	if b, err := os.ReadFile(f.Name()); err != nil || string(b) != msg("spool") {
+	if b, err := os.ReadFile(f.Name()); err != nil || string(b) != bigMsg("spool") {
 		t.Fatalf("spool file after failed delivery: %q %v", b, err)
 	}
 	if n := len(blobFiles(t, s.dir)); n != 0 {
@@ -284,7 +291,7 @@ func TestSpoolReturnedOnFailure(t *testing.T) {
 	}
 	res, err := s.Deliver(ctx, &store.Delivery{Blob: f, Local: []store.LocalRecipient{{AccountID: a.ID}}})
 	must(t, err)
-	if got := readMsg(t, s, res.Local[0].MailboxID, res.Local[0].UID); got != msg("spool") {
+	if got := readMsg(t, s, res.Local[0].MailboxID, res.Local[0].UID); got != bigMsg("spool") {
 		t.Errorf("retried spool delivery = %q", got)
 	}
 }
@@ -360,7 +367,7 @@ func TestBlobFileRemoved(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), Options{NoSync: true})
 	a := setup(t, s)
-	res, err := s.Deliver(ctx, &store.Delivery{Blob: bytes.NewReader([]byte(msg("f"))),
+	res, err := s.Deliver(ctx, &store.Delivery{Blob: bytes.NewReader([]byte(bigMsg("f"))),
 		Local: []store.LocalRecipient{{AccountID: a.ID}},
 		Queue: &store.QueueItem{Recipients: []store.QueueRecipient{{Address: "r@remote.example"}}}})
 	must(t, err)
@@ -373,5 +380,32 @@ func TestBlobFileRemoved(t *testing.T) {
 	must(t, s.DeleteQueueItem(ctx, res.Queue.ID))
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("blob file still there after its last reference went: %v", err)
+	}
+}
+
+// TestInlineAndFileBlobs: small blobs live in meta.db, large ones in
+// files; an adopted small spool file is copied, not moved.
+func TestInlineAndFileBlobs(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	a := setup(t, s)
+	deliver(t, s, a.ID, msg("small"))
+	if n := len(blobFiles(t, s.dir)); n != 0 {
+		t.Errorf("small message made %d blob files", n)
+	}
+	deliver(t, s, a.ID, bigMsg("big"))
+	if n := len(blobFiles(t, s.dir)); n != 1 {
+		t.Errorf("large message made %d blob files", n)
+	}
+	f, err := s.CreateSpool()
+	must(t, err)
+	defer os.Remove(f.Name())
+	defer f.Close()
+	_, err = f.WriteString(msg("spooled"))
+	must(t, err)
+	_, err = s.Deliver(ctx, &store.Delivery{Blob: f, Local: []store.LocalRecipient{{AccountID: a.ID}}})
+	must(t, err)
+	if _, err := os.Stat(f.Name()); err != nil {
+		t.Errorf("small spool file was moved: %v", err)
 	}
 }

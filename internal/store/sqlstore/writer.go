@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,24 +43,28 @@ type wtx struct {
 	op  *op
 }
 
-// write submits fn and waits for its outcome. Once the writer has taken
-// the operation the caller waits for the commit even if ctx ends, so an
-// operation never commits behind the back of a caller that saw an error.
+// write submits the operation and waits for its outcome. Once the
+// pipeline has taken the operation the caller waits for the commit even if
+// ctx ends, so an operation never commits behind the back of a caller that
+// saw an error.
 func (s *Store) write(ctx context.Context, o *op) error {
-	if s.closed.Load() {
-		o.runUndo()
-		return store.ErrClosed
-	}
 	o.done = make(chan error, 1)
-	select {
-	case s.ops <- o:
-	case <-s.quit:
+	if err := ctx.Err(); err != nil {
+		o.runUndo()
+		return err
+	}
+	s.submitMu.RLock()
+	if s.closed.Load() {
+		s.submitMu.RUnlock()
 		o.runUndo()
 		return store.ErrClosed
-	case <-ctx.Done():
-		o.runUndo()
-		return ctx.Err()
 	}
+	if len(o.blobs) > 0 && !s.noSync {
+		s.toSync.push(o)
+	} else {
+		s.toCommit.push(o)
+	}
+	s.submitMu.RUnlock()
 	select {
 	case err := <-o.done:
 		return err
@@ -83,36 +88,58 @@ func (o *op) runUndo() {
 	}
 }
 
-// The write path is a two-stage pipeline so that the blob sync of one
-// batch overlaps the metadata commit of the previous one:
+// opQueue is a list of submitted operations and a wake-up signal.
+type opQueue struct {
+	mu   sync.Mutex
+	ops  []*op
+	kick chan struct{} // capacity 1
+}
+
+func newOpQueue() *opQueue { return &opQueue{kick: make(chan struct{}, 1)} }
+
+func (q *opQueue) push(ops ...*op) {
+	q.mu.Lock()
+	q.ops = append(q.ops, ops...)
+	q.mu.Unlock()
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (q *opQueue) take() []*op {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ops := q.ops
+	q.ops = nil
+	return ops
+}
+
+// The write path has two stages so that the blob sync of some operations
+// overlaps the metadata commit of others:
 //
-//	syncer: takes the submitted operations as one batch, makes their blob
-//	        files durable (one syncfs), hands the batch to the writer;
-//	writer: runs the batch in one transaction, commits, answers.
+//	syncer: takes the operations with new blob files, makes the files
+//	        durable (one syncfs for all of them), passes them on;
+//	writer: takes everything ready to commit (operations without blob
+//	        files go there directly) and commits it in one transaction,
+//	        then answers.
 //
-// Each operation passes both stages in order; a caller sees its result
-// only after its commit.
+// Each stage takes all that accumulated while it was busy, so batches
+// grow with the load. A caller sees its result only after its commit.
 func (s *Store) syncer() {
-	defer close(s.synced)
+	defer close(s.syncerDone)
 	for {
-		var batch []*op
+		stop := false
 		select {
-		case o := <-s.ops:
-			batch = append(make([]*op, 0, 64), o)
+		case <-s.toSync.kick:
 		case <-s.quit:
+			stop = true
+		}
+		if ops := s.syncBatch(s.toSync.take()); len(ops) > 0 {
+			s.toCommit.push(ops...)
+		}
+		if stop {
 			return
-		}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break gather
-			}
-		}
-		if live := s.syncBatch(batch); len(live) > 0 {
-			s.synced <- live
 		}
 	}
 }
@@ -129,7 +156,7 @@ func (s *Store) syncBatch(batch []*op) []*op {
 		live = append(live, o)
 		blobs = append(blobs, o.blobs...)
 	}
-	if len(blobs) == 0 || s.noSync {
+	if len(blobs) == 0 {
 		return live
 	}
 	start := time.Now()
@@ -147,11 +174,34 @@ func (s *Store) syncBatch(batch []*op) []*op {
 	return live
 }
 
-// writer commits the synced batches until the syncer stops.
+// writer commits what is ready until Close, then what is left.
 func (s *Store) writer() {
 	defer close(s.writerEnd)
-	for batch := range s.synced {
-		s.commitBatch(batch)
+	for {
+		select {
+		case <-s.toCommit.kick:
+		case <-s.syncerDone:
+			for ops := s.toCommit.take(); len(ops) > 0; ops = s.toCommit.take() {
+				s.commitAll(ops)
+			}
+			return
+		}
+		s.commitAll(s.toCommit.take())
+	}
+}
+
+// commitAll commits the operations still wanted, maxBatch per transaction.
+func (s *Store) commitAll(ops []*op) {
+	live := ops[:0]
+	for _, o := range ops {
+		if o.state.Load() == opTaken || o.state.CompareAndSwap(opPending, opTaken) {
+			live = append(live, o)
+		}
+	}
+	for len(live) > 0 {
+		n := min(len(live), maxBatch)
+		s.commitBatch(live[:n])
+		live = live[n:]
 	}
 }
 
@@ -195,17 +245,17 @@ func (s *Store) runTx(ops []*op) (results []error, err error) {
 	results = make([]error, len(ops))
 	for i, o := range ops {
 		t := &wtx{s: s, ctx: ctx, now: s.now(), op: o}
-		if _, err := s.wc.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if _, err := t.exec("SAVEPOINT op"); err != nil {
 			return nil, s.rollback(fmt.Errorf("sqlstore: savepoint: %w", err))
 		}
 		results[i] = o.fn(t)
 		if results[i] != nil {
 			o.changes, o.garbage = nil, nil
-			if _, err := s.wc.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := t.exec("ROLLBACK TO op"); err != nil {
 				return nil, s.rollback(fmt.Errorf("sqlstore: rollback to savepoint: %w", err))
 			}
 		}
-		if _, err := s.wc.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := t.exec("RELEASE op"); err != nil {
 			return nil, s.rollback(fmt.Errorf("sqlstore: release savepoint: %w", err))
 		}
 	}

@@ -2,11 +2,14 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
+	"pillarbox/internal/message"
 	"pillarbox/internal/store"
 )
 
@@ -177,6 +180,62 @@ func testSpool(e *env) {
 		os.Remove(f.Name())
 		if got := e.content(res.Local[0].MailboxID, res.Local[0].UID); got != "X-Spool: 1\r\n"+body(tag) {
 			e.t.Errorf("spooled message %d = %q", i, got)
+		}
+	}
+	e.checkCounts(a.ID)
+}
+
+// bigBody returns a message of about n bytes.
+func bigBody(tag string, n int) string {
+	var b bytes.Buffer
+	b.WriteString(body(tag))
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "%s line %d: the quick brown fox jumps over the lazy dog\r\n", tag, i)
+	}
+	return b.String()
+}
+
+// testLargeMessages: sizes around and far above anything a backend may
+// keep in memory or inline, from a reader and from a spool file.
+func testLargeMessages(e *env) {
+	a := e.account("user@example.com")
+	sp, spooler := e.st.(store.Spooler)
+	for _, n := range []int{64<<10 - 100, 64<<10 + 100, 200 << 10, 3 << 20} {
+		for _, spooled := range []bool{false, true} {
+			if spooled && !spooler {
+				continue
+			}
+			tag := fmt.Sprintf("big%d-%v", n, spooled)
+			msg := bigBody(tag, n)
+			var blob io.Reader = strings.NewReader(msg)
+			if spooled {
+				f, err := sp.CreateSpool()
+				e.must(err)
+				defer os.Remove(f.Name())
+				defer f.Close()
+				_, err = f.WriteString(msg)
+				e.must(err)
+				blob = f
+			}
+			prefix := "Delivered-To: user@example.com\r\n"
+			res, err := e.st.Deliver(e.ctx, &store.Delivery{Blob: blob, Local: []store.LocalRecipient{{AccountID: a.ID, Prefix: []byte(prefix)}}})
+			e.must(err)
+			lr := res.Local[0]
+			if res.Size != int64(len(msg)) {
+				e.t.Errorf("%s: blob size %d, want %d", tag, res.Size, len(msg))
+			}
+			full := prefix + msg
+			if got := e.content(lr.MailboxID, lr.UID); got != full {
+				e.t.Errorf("%s: content differs (%d bytes, want %d)", tag, len(got), len(full))
+			}
+			m := mustMessage(e, lr.MailboxID, lr.UID)
+			p, err := message.Parse(strings.NewReader(full), int64(len(full)))
+			e.must(err)
+			want, err := p.MarshalBinary()
+			e.must(err)
+			if m.Size != int64(len(full)) || !bytes.Equal(m.Structure, want) {
+				e.t.Errorf("%s: Size %d, structure equal %v", tag, m.Size, bytes.Equal(m.Structure, want))
+			}
 		}
 	}
 	e.checkCounts(a.ID)

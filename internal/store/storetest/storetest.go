@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -63,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Queue", testQueue},
 		{"BlobRefs", testBlobRefs},
 		{"Spool", testSpool},
+		{"LargeMessages", testLargeMessages},
 		{"Feed", testFeed},
 		{"FeedAccounts", testFeedAccounts},
 		{"FeedOverflow", testFeedOverflow},
@@ -226,5 +226,3 @@ func next(t *testing.T, ch <-chan store.Change) (store.Change, bool) {
 		return store.Change{}, false
 	}
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
