@@ -166,7 +166,7 @@ type UIDPair struct{ Src, Dst uint32 }
 // Recipient of a Deliver call that is stored locally.
 type LocalRecipient struct {
 	AccountID int64
-	Mailbox   string   // mailbox name, e.g. "INBOX"; created if missing
+	Mailbox   string   // mailbox name, e.g. "INBOX" ("" means INBOX); created if missing
 	Prefix    []byte   // header lines put before the shared blob (CRLF-terminated)
 	Flags     []string // initial flags, e.g. \Seen for Sent copies
 	// CheckQuota makes Deliver fail with ErrOverQuota when this message
@@ -296,6 +296,7 @@ type Store interface {
 	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
 	// DeleteMailbox removes the mailbox and its messages (tombstones are
 	// dropped with it; a recreated mailbox gets a new UIDVALIDITY).
+	// Children stay. INBOX cannot be deleted (ErrInvalidName).
 	DeleteMailbox(ctx context.Context, id int64) error
 	// RenameMailbox renames a mailbox and its children ("a" -> "b" also
 	// renames "a/x" to "b/x"). Renaming INBOX moves its messages into a
@@ -312,12 +313,15 @@ type Store interface {
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (MessageReader, error)
 	// StoreFlags changes flags of the given UIDs. With unchangedSince > 0,
 	// messages whose MODSEQ is greater are left alone and listed in failed
-	// (RFC 7162 3.1.3). Messages whose flags do not change keep their MODSEQ.
+	// (RFC 7162 3.1.3). Messages whose flags do not change keep their MODSEQ
+	// and are not in updated; UIDs that do not exist are ignored.
 	StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) (updated []FlagUpdate, failed []uint32, err error)
 	// Expunge removes the given UIDs (those that exist) and returns them.
 	Expunge(ctx context.Context, mailboxID int64, uids []uint32) (expunged []uint32, err error)
 	// Copy copies messages to another mailbox of the same account,
-	// keeping flags and internal date; Move also expunges the sources.
+	// keeping flags and internal date (new UIDs, new POP3 UIDs; ErrOverQuota
+	// if the copies exceed the quota); Move also expunges the sources and
+	// keeps their POP3 UIDs. Pairs are in source UID order.
 	Copy(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error)
 	Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error)
 	// Vanished returns UIDs expunged with a MODSEQ > sinceModSeq (tombstones).
@@ -344,6 +348,8 @@ type Store interface {
 	// unsubscribes and closes the channel.
 	Subscribe(accountID int64) (ch <-chan Change, cancel func())
 
+	// Close ends the Store; later calls return nil, other methods return
+	// ErrClosed.
 	Close() error
 }
 
@@ -357,8 +363,10 @@ type MessageReader interface {
 
 // Spooler is implemented by backends that can adopt a spool file without
 // copying it: the SMTP server writes DATA into a file from CreateSpool and
-// passes that *os.File as Delivery.Blob. The caller closes and removes the
-// file after Deliver returns (removing an adopted file is a no-op).
+// passes that *os.File as Delivery.Blob. Deliver takes the whole file,
+// from byte 0 to its size, whatever its offset. The caller closes and
+// removes the file after Deliver returns (removing an adopted file is a
+// no-op).
 type Spooler interface {
 	CreateSpool() (*os.File, error)
 }

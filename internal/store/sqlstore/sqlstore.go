@@ -1,40 +1,45 @@
 // Package sqlstore is Pillarbox's embedded storage backend: metadata in
-// SQLite (modernc.org/sqlite, pure Go) and message bodies in immutable blob
-// files. It implements store.Store and store.Spooler.
+// SQLite (modernc.org/sqlite, pure Go) and message bodies in immutable
+// blobs. It implements store.Store and store.Spooler.
 //
 // On-disk layout under the data directory:
 //
 //	meta.db, meta.db-wal, meta.db-shm   SQLite database (WAL mode, synchronous=FULL)
-//	blobs/xx/<id>                       one immutable file per blob; <id> is 32 lower-case
-//	                                    hex digits (128 random bits), xx its first two
+//	blobs/xx/<id>                       one immutable file per blob larger than 64 KiB;
+//	                                    <id> is 32 lower-case hex digits (128 random
+//	                                    bits), xx its first two
 //	spool/                              temporary files from CreateSpool
 //	lock                                flock(2) file: shared while a Store is open,
 //	                                    exclusive during orphan cleanup at Open
 //
-// The schema (schema.go) is plain SQL that ports to PostgreSQL (BLOB becomes
-// BYTEA); it is created and migrated at Open, versioned in schema_version.
+// Blobs of at most 64 KiB (inlineMax) live in meta.db (blobs.data): a file
+// per small message costs more file system work than the whole SQLite
+// transaction, and the WAL fsync that commits the metadata makes them
+// durable too. The schema (schema.go) is plain SQL that ports to
+// PostgreSQL (BLOB becomes BYTEA); it is created and migrated at Open,
+// versioned in schema_version.
 //
 // Writes: one writer goroutine per Store owns one SQLite connection. Every
 // write method hands an operation to the Store's pipeline (writer.go),
 // which gathers the operations submitted concurrently into a batch and
-// runs them in ONE transaction
-// (BEGIN IMMEDIATE, so several processes can share the directory), each
-// inside its own SAVEPOINT so that a failing operation is rolled back alone
-// (group commit). Readers use a separate pool of connections and see
-// committed snapshots.
+// runs them in ONE transaction (BEGIN IMMEDIATE, so several processes can
+// share the directory), each inside its own SAVEPOINT so that a failing
+// operation is rolled back alone (group commit). Readers use a separate
+// pool of connections and see committed snapshots.
 //
-// Durability (store.go's Deliver rule): Deliver writes the blob straight
+// Durability (store.go's Deliver rule): Deliver writes a file blob straight
 // to its final path in blobs/ (or renames an adopted spool file there)
-// without syncing, and submits the operation. Before it begins the
-// batch's transaction, the writer makes all of the batch's new blob files
-// and directory entries durable at once: one syncfs(2) of the blob file
-// system on Linux, an fsync of every file and its directory elsewhere.
-// Then the metadata commits (WAL fsync), and only then are the waiters
-// answered. A crash therefore leaves at worst blob files without metadata:
-// garbage, removed by the next Open that finds no other Store using the
-// directory (flock on "lock"; such a file is never a delivery in flight
-// then). Metadata never points to a missing blob: blob files are removed
-// only after the commit that dropped their last reference.
+// without syncing, and submits the operation. Before the operation's
+// transaction begins, a syncer goroutine makes all new blob files waiting
+// at that moment and their directory entries durable at once: one
+// syncfs(2) of the blob file system on Linux, an fsync of every file and
+// its directory elsewhere. Then the metadata commits (WAL fsync), and only
+// then are the waiters answered. A crash therefore leaves at worst blob
+// files without metadata: garbage, removed by the next Open that finds no
+// other Store using the directory (flock on "lock"; such a file is never a
+// delivery in flight then). Metadata never points to a missing blob: blob
+// files are removed only after the commit that dropped their last
+// reference.
 //
 // Invariants kept here: UIDVALIDITY comes from a global counter seeded
 // with the clock and only increases; UIDNEXT and HIGHESTMODSEQ are read and

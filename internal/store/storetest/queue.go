@@ -68,12 +68,32 @@ func testQueue(e *env) {
 		e.t.Errorf("OpenBlob = %q", b)
 	}
 
+	testQueueState(e, q.ID)
+
+	e.must(st.DeleteQueueItem(ctx, q.ID))
+	e.wantErr(st.DeleteQueueItem(ctx, q.ID), store.ErrNotFound, "DeleteQueueItem twice")
+	_, err = st.QueueItem(ctx, q.ID)
+	e.wantErr(err, store.ErrNotFound, "QueueItem after delete")
+	_, err = st.OpenBlob(ctx, q.BlobID)
+	e.wantErr(err, store.ErrNotFound, "OpenBlob after its last reference went")
+	_, err = st.OpenBlob(ctx, "../../meta.db")
+	e.wantErr(err, store.ErrNotFound, "OpenBlob(bad id)")
+	all, _ = st.QueueItems(ctx)
+	if len(all) != 1 {
+		e.t.Errorf("QueueItems after delete = %d", len(all))
+	}
+}
+
+// testQueueState: recipient state updates and holding.
+func testQueueState(e *env, id string) {
+	st, ctx := e.st, e.ctx
+	q := store.QueueItem{ID: id}
 	// Recipient state.
 	when := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	e.must(st.UpdateQueueRecipients(ctx, q.ID, []store.QueueRecipient{
 		{Address: "r2@other.example", State: store.RcptFailed, Attempts: 3, NextAttempt: when, LastError: "550 5.1.1 no such user"},
 	}))
-	got, err = st.QueueItem(ctx, q.ID)
+	got, err := st.QueueItem(ctx, q.ID)
 	e.must(err)
 	r1, r2 := got.Recipients[0], got.Recipients[1]
 	if r1.State != store.RcptPending || r2.State != store.RcptFailed || r2.Attempts != 3 || !r2.NextAttempt.Equal(when) ||
@@ -97,18 +117,6 @@ func testQueue(e *env) {
 	}
 	e.wantErr(st.SetQueueHeld(ctx, "nope", true), store.ErrNotFound, "SetQueueHeld(unknown)")
 
-	e.must(st.DeleteQueueItem(ctx, q.ID))
-	e.wantErr(st.DeleteQueueItem(ctx, q.ID), store.ErrNotFound, "DeleteQueueItem twice")
-	_, err = st.QueueItem(ctx, q.ID)
-	e.wantErr(err, store.ErrNotFound, "QueueItem after delete")
-	_, err = st.OpenBlob(ctx, q.BlobID)
-	e.wantErr(err, store.ErrNotFound, "OpenBlob after its last reference went")
-	_, err = st.OpenBlob(ctx, "../../meta.db")
-	e.wantErr(err, store.ErrNotFound, "OpenBlob(bad id)")
-	all, _ = st.QueueItems(ctx)
-	if len(all) != 1 {
-		e.t.Errorf("QueueItems after delete = %d", len(all))
-	}
 }
 
 // testBlobRefs: a blob shared by messages and a queue item lives until its
