@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -20,10 +19,15 @@ import (
 	"pillarbox/internal/store"
 )
 
-// importWorkers is the number of concurrent store.Deliver calls of an
-// import: enough for the store's group commit to batch several messages
-// per fsync, few enough to bound memory and open files.
-const importWorkers = 8
+// An import commits messages in batches (store.DeliverBatch: one durable
+// commit per batch, UIDs in file order). A batch closes at importBatch
+// messages or importBatchBytes of spooled data, whichever comes first;
+// at most importBatch more messages wait spooled meanwhile, so memory and
+// open files stay bounded whatever the size of the import.
+const (
+	importBatch      = 64
+	importBatchBytes = 16 << 20
+)
 
 type importOpts struct {
 	mailbox, format string
@@ -44,9 +48,8 @@ PATH may be:
   - (mbox only)                                     mbox from standard input
   a directory as written by export                  every <name>.mbox file, or every
                                                     Maildir below it, into mailbox <name>
-Missing mailboxes are created. The server may run meanwhile. Messages are
-stored by several workers at once (so that commits are shared): their UID
-order may differ from the order in the file; internal dates are kept.`,
+Missing mailboxes are created. The server may run meanwhile. Messages keep
+their order (UIDs follow the file) and are committed in batches of up to 64.`,
 		Example: `  pillarbox import alice@example.com --format mbox inbox.mbox
   pillarbox import alice@example.com --format maildir ~/Maildir/.Sent --mailbox Sent
   pillarbox import alice@example.com --format maildir /backup/alice`,
@@ -136,9 +139,10 @@ type reader interface {
 	Next() (*mailfile.Message, error)
 }
 
-// job is one message spooled and waiting for its store.Deliver.
+// job is one message spooled and waiting to be stored.
 type job struct {
 	f       *os.File
+	size    int64
 	date    time.Time
 	flags   []string
 	mailbox string
@@ -154,8 +158,8 @@ func (p progress) add(n int64) {
 }
 
 // runImport streams every source into the account: the reading goroutine
-// spools one message at a time into a store spool file, importWorkers
-// goroutines deliver them. At most 2*importWorkers messages are in flight.
+// spools one message at a time into a store spool file; one committer
+// takes the spooled messages in order and stores them in batches.
 func (c *cli) runImport(ctx context.Context, st store.Store, acc store.Account, sources []source) error {
 	sp, ok := st.(store.Spooler)
 	if !ok {
@@ -163,26 +167,19 @@ func (c *cli) runImport(ctx context.Context, st store.Store, acc store.Account, 
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	jobs := make(chan job, importWorkers)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	jobs := make(chan job, importBatch)
 	count := 0
-	for range importWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				err := deliverJob(ctx, st, acc, j)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				mu.Lock()
-				count++
-				mu.Unlock()
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		for batch := nextBatch(jobs); len(batch) > 0; batch = nextBatch(jobs) {
+			if err := deliverBatch(ctx, st, acc, batch); err != nil {
+				cancel(err)
+				continue // drain: the reader stops at the cancellation
 			}
-		}()
-	}
+			count += len(batch)
+		}
+	}()
 	prog := c.newProgress(sources)
 	var readErr error
 	for _, s := range sources {
@@ -191,7 +188,7 @@ func (c *cli) runImport(ctx context.Context, st store.Store, acc store.Account, 
 		}
 	}
 	close(jobs)
-	wg.Wait()
+	<-committed
 	if prog.bar != nil {
 		prog.bar.Finish()
 		fmt.Fprintln(c.stderr)
@@ -207,22 +204,52 @@ func (c *cli) runImport(ctx context.Context, st store.Store, acc store.Account, 
 	return nil
 }
 
-// deliverJob stores one spooled message and removes the spool file.
-func deliverJob(ctx context.Context, st store.Store, acc store.Account, j job) error {
+// nextBatch waits for one job, then takes the jobs already waiting, up to
+// importBatch messages or importBatchBytes. It returns nil when jobs is
+// closed and empty.
+func nextBatch(jobs <-chan job) []job {
+	j, ok := <-jobs
+	if !ok {
+		return nil
+	}
+	batch, size := []job{j}, j.size
+	for len(batch) < importBatch && size < importBatchBytes {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return batch
+			}
+			batch, size = append(batch, j), size+j.size
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// deliverBatch stores spooled messages in order, in one commit, and
+// removes their spool files.
+func deliverBatch(ctx context.Context, st store.Store, acc store.Account, batch []job) error {
 	defer func() {
-		j.f.Close()
-		os.Remove(j.f.Name()) // no-op when the store adopted the file
+		for _, j := range batch {
+			j.f.Close()
+			os.Remove(j.f.Name()) // no-op when the store adopted the file
+		}
 	}()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	_, err := st.Deliver(ctx, &store.Delivery{
-		Blob:         j.f,
-		InternalDate: j.date,
-		Local: []store.LocalRecipient{{
-			AccountID: acc.ID, Mailbox: j.mailbox, Flags: j.flags, CheckQuota: true,
-		}},
-	})
+	ds := make([]*store.Delivery, len(batch))
+	for i, j := range batch {
+		ds[i] = &store.Delivery{
+			Blob:         j.f,
+			InternalDate: j.date,
+			Local: []store.LocalRecipient{{
+				AccountID: acc.ID, Mailbox: j.mailbox, Flags: j.flags, CheckQuota: true,
+			}},
+		}
+	}
+	_, err := st.DeliverBatch(ctx, ds)
 	if errors.Is(err, store.ErrOverQuota) {
 		return fmt.Errorf("account %s is over quota", acc.Email)
 	}
@@ -293,7 +320,7 @@ func (c *cli) readSource(ctx context.Context, sp store.Spooler, s source, prog p
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.path, err)
 		}
-		f, err := spool(sp, m.Body)
+		f, n, err := spool(sp, m.Body)
 		if err != nil {
 			return err
 		}
@@ -302,7 +329,7 @@ func (c *cli) readSource(ctx context.Context, sp store.Spooler, s source, prog p
 			date = time.Now()
 		}
 		select {
-		case jobs <- job{f: f, date: date, flags: m.Flags, mailbox: s.mailbox}:
+		case jobs <- job{f: f, size: n, date: date, flags: m.Flags, mailbox: s.mailbox}:
 		case <-ctx.Done():
 			f.Close()
 			os.Remove(f.Name())
@@ -311,21 +338,23 @@ func (c *cli) readSource(ctx context.Context, sp store.Spooler, s source, prog p
 	}
 }
 
-// spool copies body into a new spool file, positioned at its start.
-func spool(sp store.Spooler, body io.Reader) (*os.File, error) {
+// spool copies body into a new spool file, positioned at its start, and
+// returns its size.
+func spool(sp store.Spooler, body io.Reader) (*os.File, int64, error) {
 	f, err := sp.CreateSpool()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if _, err = io.Copy(f, body); err == nil {
+	n, err := io.Copy(f, body)
+	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return nil, err
+		return nil, 0, err
 	}
-	return f, nil
+	return f, n, nil
 }
 
 // countingReader advances the progress bar by the bytes read.

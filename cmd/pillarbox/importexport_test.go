@@ -64,9 +64,32 @@ func (e *env) messages(email, mailbox string) []msgInfo {
 		r.Close()
 		out = append(out, msgInfo{string(b), m.Flags, m.InternalDate.UTC()})
 	}
-	// Imports run concurrently: compare independent of UID order.
-	slices.SortFunc(out, func(a, b msgInfo) int { return strings.Compare(a.body, b.body) })
-	return out
+	return out // in UID order
+}
+
+// An import keeps the order of the file: UIDs follow it, across batches.
+func TestImportKeepsOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mbox strings.Builder
+	const n = 300 // several batches
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&mbox, "From a@example.test Thu Jan  2 03:04:05 2025\nSubject: m%04d\n\nbody %d\n\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "many.mbox")
+	if err := os.WriteFile(path, []byte(mbox.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("", "import", "admin@example.test", "--format", "mbox", path)
+	got := e.messages("admin@example.test", "INBOX")
+	if len(got) != n {
+		t.Fatalf("imported %d messages, want %d", len(got), n)
+	}
+	for i, m := range got {
+		if want := fmt.Sprintf("Subject: m%04d\r\n", i); !strings.HasPrefix(m.body, want) {
+			t.Fatalf("UID order: message %d starts %.20q, want %q", i, m.body, want)
+		}
+	}
 }
 
 func TestImportMboxExport(t *testing.T) {

@@ -306,6 +306,10 @@ type Store interface {
 
 	// Messages.
 	Deliver(ctx context.Context, d *Delivery) (DeliveryResult, error)
+	// DeliverBatch stores several deliveries atomically (all or none) and
+	// in order: within a mailbox, UIDs follow the order of ds. Import and
+	// IMAP MULTIAPPEND use it. Results are in the order of ds.
+	DeliverBatch(ctx context.Context, ds []*Delivery) ([]DeliveryResult, error)
 	// Messages lists a mailbox in UID order, UIDs >= fromUID.
 	Messages(ctx context.Context, mailboxID int64, fromUID uint32, withStructure bool) ([]Message, error)
 	Message(ctx context.Context, mailboxID int64, uid uint32) (Message, error)

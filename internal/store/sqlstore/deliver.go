@@ -26,14 +26,75 @@ type msgRow struct {
 // Deliver stores a delivery atomically and durably (see store.Store and
 // the package comment). An empty LocalRecipient.Mailbox means INBOX.
 func (s *Store) Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryResult, error) {
-	if d == nil || d.Blob == nil {
-		return store.DeliveryResult{}, errors.New("sqlstore: delivery without blob")
+	res, err := s.DeliverBatch(ctx, []*store.Delivery{d})
+	if err != nil {
+		return store.DeliveryResult{}, err
 	}
-	if len(d.Local) == 0 && d.Queue == nil {
-		return store.DeliveryResult{}, errors.New("sqlstore: delivery without recipients")
+	return res[0], nil
+}
+
+// DeliverBatch stores several deliveries in one operation of the writer:
+// one savepoint, so all or none commit, in the order given.
+func (s *Store) DeliverBatch(ctx context.Context, ds []*store.Delivery) ([]store.DeliveryResult, error) {
+	if len(ds) == 0 {
+		return nil, nil
 	}
 	if s.closed.Load() {
-		return store.DeliveryResult{}, store.ErrClosed
+		return nil, store.ErrClosed
+	}
+	ps := make([]*prepared, 0, len(ds))
+	undoAll := func() {
+		for _, p := range ps {
+			p.b.undo()
+		}
+	}
+	for _, d := range ds {
+		p, err := s.prepare(d)
+		if err != nil {
+			undoAll()
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	res := make([]store.DeliveryResult, len(ps))
+	o := &op{undo: undoAll, fn: func(t *wtx) error {
+		for i, p := range ps {
+			r, err := t.deliver(p.b, p.locals, p.structs, p.date, p.queue)
+			if err != nil {
+				return err
+			}
+			res[i] = r
+		}
+		return nil
+	}}
+	for _, p := range ps {
+		if p.b.path != "" {
+			o.blobs = append(o.blobs, p.b.path)
+		}
+	}
+	if err := s.write(ctx, o); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// prepared is a delivery whose blob is written (not yet durable) and
+// whose structures are parsed, ready for the writer.
+type prepared struct {
+	b       *newBlob
+	locals  []store.LocalRecipient
+	structs [][]byte
+	date    time.Time
+	queue   *store.QueueItem
+}
+
+// prepare checks a delivery, writes its blob and parses it per recipient.
+func (s *Store) prepare(d *store.Delivery) (*prepared, error) {
+	if d == nil || d.Blob == nil {
+		return nil, errors.New("sqlstore: delivery without blob")
+	}
+	if len(d.Local) == 0 && d.Queue == nil {
+		return nil, errors.New("sqlstore: delivery without recipients")
 	}
 	locals := make([]store.LocalRecipient, len(d.Local))
 	for i, lr := range d.Local {
@@ -42,38 +103,29 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryR
 		}
 		name, err := normMailbox(lr.Mailbox)
 		if err != nil {
-			return store.DeliveryResult{}, err
+			return nil, err
 		}
 		flags, err := normFlags(lr.Flags)
 		if err != nil {
-			return store.DeliveryResult{}, err
+			return nil, err
 		}
 		lr.Mailbox, lr.Flags = name, flags
 		locals[i] = lr
 	}
 	b, err := s.putBlob(d.Blob)
 	if err != nil {
-		return store.DeliveryResult{}, fmt.Errorf("sqlstore: writing blob: %w", err)
+		return nil, fmt.Errorf("sqlstore: writing blob: %w", err)
 	}
 	structs, err := s.structures(b, locals)
 	if err != nil {
 		b.undo()
-		return store.DeliveryResult{}, err
+		return nil, err
 	}
 	date := d.InternalDate
 	if date.IsZero() {
 		date = s.now()
 	}
-	var res store.DeliveryResult
-	o := &op{undo: b.undo, fn: func(t *wtx) (err error) {
-		res, err = t.deliver(b, locals, structs, date, d.Queue)
-		return err
-	}}
-	if b.path != "" {
-		o.blobs = []string{b.path}
-	}
-	err = s.write(ctx, o)
-	return res, err
+	return &prepared{b: b, locals: locals, structs: structs, date: date, queue: d.Queue}, nil
 }
 
 // structures parses prefix+blob for every local recipient.

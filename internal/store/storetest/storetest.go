@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Subscribe", testSubscribe},
 		{"Deliver", testDeliver},
 		{"DeliverAllOrNothing", testDeliverAllOrNothing},
+		{"DeliverBatch", testDeliverBatch},
 		{"DeliverCreatesMailbox", testDeliverCreatesMailbox},
 		{"SharedBlob", testSharedBlob},
 		{"Reader", testReader},
