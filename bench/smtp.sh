@@ -91,7 +91,7 @@ for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
         time.sleep(0.1)
 EOF
 }
-export BENCH_LIB=$LIB
+export BENCH_LIB=$LIB PYTHONDONTWRITEBYTECODE=1
 
 port_free() {
   python3 -c 'import socket,sys
@@ -469,6 +469,7 @@ main() {
   [[ $N =~ ^[0-9]+$ && $N -gt 0 ]] || die "BENCH_N must be a positive integer"
   command -v python3 >/dev/null || die "python3 is required"
   install_packages
+  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
   local base=${BENCH_TMPDIR:-/var/tmp}
   WORK=$(mktemp -d "$base/pillarbox-bench.XXXXXX") || die "mktemp in $base failed"
@@ -567,7 +568,8 @@ write_report() {
     echo "# env: BENCH_N=$N BENCH_SIZES=\"$SIZES\" BENCH_CONC=\"$CONCS\" BENCH_TARGETS=\"$TARGETS\" BENCH_REUSE=$REUSE BENCH_TIMEOUT=$TIMEOUT"
     echo "# messages per connection: $([[ $REUSE == 1 ]] && echo "all of a session's (smtp-source -d)" || echo "one (a new connection per message)")"
     echo "# host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), spool fs: $(stat -f -c %T "$WORK") ($(df --output=source "$WORK" | tail -1))"
-    echo "# postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1), pillarbox $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -n ${PILLARBOX_BIN:-} ]] && echo " (PILLARBOX_BIN=$PILLARBOX_BIN)")"
+    echo "# postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1), pillarbox $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo '?')$([[ -n ${PILLARBOX_BIN:-} ]] && echo " (PILLARBOX_BIN=$PILLARBOX_BIN)")"
+    echo "# load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (2 shared cores: numbers are noisy, run 3 times)"
     echo "# seconds: from the start of smtp-source until every message is in the mailbox"
     echo "#          (smtp-sink: until smtp-source exits). acked s: until smtp-source exited."
     echo
@@ -582,5 +584,10 @@ write_report() {
   echo "results: $OUT"
 }
 
+case ${1:-} in
+  -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "usage: bench/smtp.sh (no arguments; configure with BENCH_* variables, see --help)" >&2; exit 2 ;;
+esac
 CMDLINE=$(printf '%q ' "$0" "$@")
 main "$@"
