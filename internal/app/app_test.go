@@ -27,13 +27,19 @@ const testHost = "mail.example.test"
 
 // testApp starts an App on loopback ephemeral ports with a temp data dir,
 // one domain, accounts alice and bob, and a few aliases.
-func testApp(t *testing.T) *App {
+func testApp(t testing.TB) *App {
 	t.Helper()
 	return testAppLog(t, nil)
 }
 
 // testAppLog is testApp logging to w too (when not nil).
-func testAppLog(t *testing.T, w io.Writer) *App {
+func testAppLog(t testing.TB, w io.Writer) *App {
+	t.Helper()
+	return testAppWith(t, w, nil)
+}
+
+// testAppWith is testAppLog with a chance to change the config first.
+func testAppWith(t testing.TB, w io.Writer, change func(*config.Config)) *App {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -53,6 +59,10 @@ func testAppLog(t *testing.T, w io.Writer) *App {
 		out = io.MultiWriter(out, w)
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if change != nil {
+		change(cfg)
+		logger = slog.New(slog.NewTextHandler(out, nil)) // info, as in production
+	}
 	a, err := New(cfg, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +95,7 @@ func testAppLog(t *testing.T, w io.Writer) *App {
 	return a
 }
 
-func (a *App) addr(t *testing.T, name string) string {
+func (a *App) addr(t testing.TB, name string) string {
 	t.Helper()
 	addrs := a.Addrs()[name]
 	if len(addrs) != 1 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"pillarbox/internal/smtpserver"
@@ -24,13 +23,10 @@ type localTarget struct {
 // the remote recipients, and on submission a \Seen copy in the sender's
 // Sent mailbox when the account asks for it. All in one store.Deliver.
 // The returned ID is the queue item's when there is one, else a fresh ID.
-func (l *Local) Deliver(ctx context.Context, si *smtpserver.SessionInfo, env *smtpserver.Envelope, msg *os.File) (string, error) {
+func (l *Local) Deliver(ctx context.Context, si *smtpserver.SessionInfo, env *smtpserver.Envelope, msg io.Reader) (string, error) {
 	locals, remotes, err := l.collect(ctx, si, env)
 	if err != nil {
 		return "", err
-	}
-	if _, err := msg.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("delivery: rewind spool: %w", err)
 	}
 	now := l.now()
 	d := &store.Delivery{Blob: msg, InternalDate: now}

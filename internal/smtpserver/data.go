@@ -1,11 +1,8 @@
 package smtpserver
 
 import (
-	"bufio"
 	"errors"
 	"io"
-	"io/fs"
-	"os"
 
 	smtp "github.com/emersion/go-smtp"
 )
@@ -21,30 +18,17 @@ var (
 // or the joined BDAT chunks), prepends our Received header, removes Bcc on
 // submission, and hands it to Backend.Deliver. Its result is the reply.
 func (c *conn) receive(tx *transaction, r io.Reader) error {
-	f, err := c.s.opts.Backend.CreateSpool()
-	if err != nil {
-		_, _ = io.Copy(io.Discard, r)
-		return c.backendErr("CreateSpool", err)
-	}
-	defer func() {
-		name := f.Name()
-		if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
-			c.log.Warn("close spool", "err", err)
-		}
-		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			c.log.Warn("remove spool", "err", err)
-		}
-	}()
+	sp := &spool{create: c.s.opts.Backend.CreateSpool, limit: spoolMemory}
+	defer sp.discard(c.log)
 
-	bw := bufio.NewWriterSize(f, 32<<10)
 	hdr := c.received(tx)
 	mw := &msgWriter{
-		w:         bw,
+		w:         sp,
 		checkCRLF: tx.env.Body != string(smtp.BodyBinaryMIME),
 		stripBcc:  tx.info.Mode.submission(),
 		inHeader:  true,
 	}
-	_, werr := io.WriteString(bw, hdr)
+	_, werr := io.WriteString(sp, hdr)
 	var n int64
 	if werr == nil {
 		n, werr = io.Copy(mw, r)
@@ -55,16 +39,13 @@ func (c *conn) receive(tx *transaction, r io.Reader) error {
 	if werr != nil {
 		return c.transferFailed(tx, r, werr)
 	}
-	if err := bw.Flush(); err != nil {
+	tx.env.Size = int64(len(hdr)) + mw.written
+	msg, err := sp.reader()
+	if err != nil {
 		c.log.Error("write spool", "err", err)
 		return errTemp
 	}
-	tx.env.Size = int64(len(hdr)) + mw.written
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		c.log.Error("rewind spool", "err", err)
-		return errTemp
-	}
-	id, err := c.s.opts.Backend.Deliver(c.ctx, &tx.info, &tx.env, f)
+	id, err := c.s.opts.Backend.Deliver(c.ctx, &tx.info, &tx.env, msg)
 	if err != nil {
 		c.log.Warn("delivery failed", "tx", tx.id, "err", err.Error())
 		return c.backendErr("Deliver", err)

@@ -209,12 +209,14 @@ func TestBackendErrors(t *testing.T) {
 // after an oversize message.
 func TestSpoolRemoved(t *testing.T) {
 	t.Parallel()
-	env := startServer(t, Options{MaxMessageBytes: 200})
+	env := startServer(t, Options{MaxMessageBytes: 400 << 10})
 	c := dial(t, env.addr)
 	c.expect("220 ")
 	c.cmd("EHLO c.test")
 	c.expect("250 ")
-	for _, body := range []string{"ok\r\n", "FAIL-DELIVERY\r\n", strings.Repeat("x", 300) + "\r\n"} {
+	big := strings.Repeat(strings.Repeat("x", 76)+"\r\n", (spoolMemory/78)+10) // over spoolMemory: a file
+	huge := big + big + big + big                                              // over MaxMessageBytes
+	for _, body := range []string{"ok\r\n" + big, "FAIL-DELIVERY\r\n" + big, huge, "small\r\n"} {
 		c.cmd("MAIL FROM:<a@remote.test>")
 		c.expect("250 ")
 		c.cmd("RCPT TO:<alice@example.test>")
@@ -228,12 +230,23 @@ func TestSpoolRemoved(t *testing.T) {
 	c.expect("221 ")
 	env.be.mu.Lock()
 	n := len(env.be.spools)
+	msgs := len(env.be.delivered)
 	env.be.mu.Unlock()
+	// The three large messages went to files; the small one stayed in
+	// memory. Every file is gone, whatever the outcome.
 	if n != 3 {
-		t.Fatalf("%d spools created, want 3", n)
+		t.Fatalf("%d spool files created, want 3", n)
+	}
+	if msgs != 2 {
+		t.Fatalf("%d messages delivered, want 2 (one large, one small)", msgs)
 	}
 	left, _ := os.ReadDir(env.be.dir)
 	if len(left) != 0 {
 		t.Errorf("spool files left: %v", left)
+	}
+	for _, d := range env.be.deliveries() {
+		if strings.Contains(d.Msg, "ok\r\n") && !strings.HasSuffix(d.Msg, big) {
+			t.Errorf("large message not delivered intact (%d bytes)", len(d.Msg))
+		}
 	}
 }

@@ -87,7 +87,7 @@ func (b *fakeBackend) CheckRecipient(ctx context.Context, si *SessionInfo, rcpt 
 	return nil, errFakeUnknown
 }
 
-func (b *fakeBackend) Deliver(ctx context.Context, si *SessionInfo, env *Envelope, msg *os.File) (string, error) {
+func (b *fakeBackend) Deliver(ctx context.Context, si *SessionInfo, env *Envelope, msg io.Reader) (string, error) {
 	data, err := io.ReadAll(msg)
 	if err != nil {
 		return "", err

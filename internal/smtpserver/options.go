@@ -147,11 +147,14 @@ type Backend interface {
 	// CheckRecipient vets one RCPT TO; size is the SIZE parameter or 0.
 	// The token is handed back in Recipient.Token.
 	CheckRecipient(ctx context.Context, si *SessionInfo, rcpt string, size int64) (token any, err error)
-	// Deliver stores the message durably (msg holds our Received header
-	// and the client's message, positioned anywhere) and returns the
-	// queue ID. The server closes and removes msg afterwards.
-	Deliver(ctx context.Context, si *SessionInfo, env *Envelope, msg *os.File) (queueID string, err error)
-	// CreateSpool returns an empty read-write file for one message.
+	// Deliver stores the message durably and returns the queue ID. msg
+	// reads our Received header and the client's message from the start:
+	// a *bytes.Reader for a message of up to 128 KiB, else the *os.File
+	// from CreateSpool (which the backend may adopt, e.g. by rename). The
+	// server closes and removes that file afterwards.
+	Deliver(ctx context.Context, si *SessionInfo, env *Envelope, msg io.Reader) (queueID string, err error)
+	// CreateSpool returns an empty read-write file for a message too large
+	// to hold in memory.
 	CreateSpool() (*os.File, error)
 }
 

@@ -56,9 +56,12 @@ func (s *Store) CreateSpool() (*os.File, error) {
 // Creating a file costs far more than appending a few pages to the WAL
 // (tens to hundreds of microseconds of file system work per file), and an
 // inline blob is made durable by the same WAL fsync as its metadata, so
-// small messages need no file, no syncfs and no directory entry. Set it to
-// 0 for one file per blob.
-const inlineMax = 64 << 10
+// small messages need no file, no syncfs and no directory entry. It
+// matches the SMTP server's in-memory spool (128 KiB): a message held in
+// memory goes inline, a larger one arrives as a spool file that is adopted
+// by rename, so no message costs more than one file. Set it to 0 for one
+// file per blob.
+const inlineMax = 128 << 10
 
 // newBlob is a blob about to be stored: inline (data) or a file in blobs/
 // that is not yet durable nor referenced by metadata (path).

@@ -5,14 +5,14 @@
 // On-disk layout under the data directory:
 //
 //	meta.db, meta.db-wal, meta.db-shm   SQLite database (WAL mode, synchronous=FULL)
-//	blobs/xx/<id>                       one immutable file per blob larger than 64 KiB;
+//	blobs/xx/<id>                       one immutable file per blob larger than 128 KiB;
 //	                                    <id> is 32 lower-case hex digits (128 random
 //	                                    bits), xx its first two
 //	spool/                              temporary files from CreateSpool
 //	lock                                flock(2) file: shared while a Store is open,
 //	                                    exclusive during orphan cleanup at Open
 //
-// Blobs of at most 64 KiB (inlineMax) live in meta.db (blobs.data): a file
+// Blobs of at most 128 KiB (inlineMax) live in meta.db (blobs.data): a file
 // per small message costs more file system work than the whole SQLite
 // transaction, and the WAL fsync that commits the metadata makes them
 // durable too. The schema (schema.go) is plain SQL that ports to
