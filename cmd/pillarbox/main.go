@@ -132,6 +132,11 @@ func (c *cli) loadConfig() (*config.Config, error) {
 // logger builds the logger from the config's [log] section and the
 // --log-level/--log-format overrides. The level can change later (SIGHUP).
 func (c *cli) logger(cfg *config.Config) (*slog.Logger, *slog.LevelVar, error) {
+	return c.loggerTo(c.stderr, cfg)
+}
+
+// loggerTo is logger writing to w.
+func (c *cli) loggerTo(w io.Writer, cfg *config.Config) (*slog.Logger, *slog.LevelVar, error) {
 	levelName, format := "info", "text"
 	if cfg != nil {
 		if cfg.Log.Level != "" {
@@ -154,9 +159,9 @@ func (c *cli) logger(cfg *config.Config) (*slog.Logger, *slog.LevelVar, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(c.stderr, opts)), lv, nil
+		return slog.New(slog.NewTextHandler(w, opts)), lv, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(c.stderr, opts)), lv, nil
+		return slog.New(slog.NewJSONHandler(w, opts)), lv, nil
 	}
 	return nil, nil, fmt.Errorf("bad log format %q (text, json)", format)
 }

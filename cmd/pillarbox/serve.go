@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,8 @@ import (
 )
 
 func (c *cli) serveCmd() *cobra.Command {
-	return &cobra.Command{
+	var cpuProfile string
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the mail server from the config",
 		Long: `Run the mail server from the config (--config, $PILLARBOX_CONFIG or
@@ -36,14 +38,39 @@ An invalid config is refused and the running one kept.`,
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return c.serve(cmd.Context(), cfg)
 		},
 	}
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for developers)")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
+	return cmd
+}
+
+// startCPUProfile starts runtime/pprof CPU profiling into path.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // serve runs the App until SIGTERM/SIGINT (or ctx ends); SIGHUP reloads.
 func (c *cli) serve(ctx context.Context, cfg *config.Config) error {
-	log, level, err := c.logger(cfg)
+	lw := newLogWriter(c.stderr)
+	defer lw.Close()
+	log, level, err := c.loggerTo(lw, cfg)
 	if err != nil {
 		return err
 	}

@@ -155,7 +155,11 @@ func (c *conn) replyLine(line string) {
 		c.mode = modeSASL
 	}
 	if r.code >= 400 {
-		c.log.Info("reply", "verb", c.verb, "code", r.code, "enhanced", r.enh, "text", r.text)
+		if c.verb == "MAIL" || c.verb == "RCPT" { // the refused address; never AUTH data
+			c.log.Info("reply", "verb", c.verb, "command", c.lastLine, "code", r.code, "enhanced", r.enh, "text", r.text)
+		} else {
+			c.log.Info("reply", "verb", c.verb, "code", r.code, "enhanced", r.enh, "text", r.text)
+		}
 	}
 	c.afterReply(r.code)
 }

@@ -138,7 +138,9 @@ func (s *session) Mail(_ string, opts *smtp.MailOptions) (err error) {
 	s.tx = tx
 	s.mu.Unlock()
 	c.setInTx(true)
-	c.log.Info("mail from", "tx", tx.id, "from", from, "size", opts.Size, "body", string(opts.Body))
+	// Accepted MAIL and RCPT are logged at debug: "message accepted" names
+	// the sender and recipients; refusals are logged with the reply.
+	c.log.Debug("mail from", "tx", tx.id, "from", from, "size", opts.Size, "body", string(opts.Body))
 	return nil
 }
 
@@ -176,7 +178,7 @@ func (s *session) Rcpt(_ string, opts *smtp.RcptOptions) (err error) {
 	s.mu.Lock()
 	tx.env.Recipients = append(tx.env.Recipients, r)
 	s.mu.Unlock()
-	c.log.Info("rcpt to", "tx", tx.id, "to", to)
+	c.log.Debug("rcpt to", "tx", tx.id, "to", to)
 	return nil
 }
 

@@ -250,10 +250,23 @@ func (s *Store) Close() error {
 		s.submitMu.Unlock()
 		close(s.quit)
 		<-s.writerEnd
+		s.logStats()
 		s.feed.closeAll()
 		s.closeErr = s.closeAll()
 	})
 	return s.closeErr
+}
+
+// logStats logs what the group commit did over the Store's life.
+func (s *Store) logStats() {
+	batches, ops := s.statBatches.Load(), s.statOps.Load()
+	if batches == 0 {
+		return
+	}
+	s.log.Info("store closed", "commits", batches, "operations", ops,
+		"ops_per_commit", float64(ops)/float64(batches),
+		"avg_commit", time.Duration(s.statTx.Load()/batches).String(),
+		"blob_sync_total", time.Duration(s.statSync.Load()).String())
 }
 
 func (s *Store) closeAll() error {
