@@ -191,7 +191,9 @@ func (a *App) Start(ctx context.Context) error {
 	if a.started || a.closed {
 		return errors.New("app: already started or shut down")
 	}
-	var lc net.ListenConfig
+	// No TCP keepalive probes: every endpoint has its own idle timeouts,
+	// and keepalive costs setsockopt calls on every accepted connection.
+	lc := net.ListenConfig{KeepAlive: -1}
 	var bound []net.Listener
 	for _, ep := range a.servers {
 		for _, addr := range listenAddrs(a.cfg, ep.name) {

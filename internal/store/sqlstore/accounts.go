@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"unicode"
@@ -88,9 +87,9 @@ func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 		return store.Domain{}, store.ErrNotFound
 	}
 	var d store.Domain
-	err = s.read(ctx, func(tx *sql.Tx) error {
+	err = s.view(ctx, func(r *rtx) error {
 		var at int64
-		err := tx.QueryRowContext(ctx, `SELECT name, created_at FROM domains WHERE name = ?`, name).Scan(&d.Name, &at)
+		err := r.queryRow(`SELECT name, created_at FROM domains WHERE name = ?`, name).Scan(&d.Name, &at)
 		d.CreatedAt = fromNanos(at)
 		return notFound(err)
 	})
@@ -100,22 +99,17 @@ func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 // Domains lists the domains by name.
 func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	var out []store.Domain
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT name, created_at FROM domains ORDER BY name`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+	err := s.view(ctx, func(r *rtx) error {
+		return r.each(`SELECT name, created_at FROM domains ORDER BY name`, nil, func(row scanner) error {
 			var d store.Domain
 			var at int64
-			if err := rows.Scan(&d.Name, &at); err != nil {
+			if err := row.Scan(&d.Name, &at); err != nil {
 				return err
 			}
 			d.CreatedAt = fromNanos(at)
 			out = append(out, d)
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	return out, err
 }
@@ -218,8 +212,8 @@ func (s *Store) Account(ctx context.Context, email string) (store.Account, error
 		return store.Account{}, store.ErrNotFound
 	}
 	var a store.Account
-	err = s.read(ctx, func(tx *sql.Tx) (err error) {
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE email = ?`, email))
+	err = s.view(ctx, func(r *rtx) (err error) {
+		a, err = scanAccount(r.queryRow(`SELECT `+accountCols+` FROM accounts WHERE email = ?`, email))
 		return err
 	})
 	return a, err
@@ -228,8 +222,8 @@ func (s *Store) Account(ctx context.Context, email string) (store.Account, error
 // AccountByID returns an account by ID.
 func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error) {
 	var a store.Account
-	err := s.read(ctx, func(tx *sql.Tx) (err error) {
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	err := s.view(ctx, func(r *rtx) (err error) {
+		a, err = scanAccount(r.queryRow(`SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 		return err
 	})
 	return a, err
@@ -238,20 +232,14 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error
 // Accounts lists all accounts by e-mail address.
 func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
 	var out []store.Account
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY email`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanAccount(rows)
-			if err != nil {
-				return err
+	err := s.view(ctx, func(r *rtx) error {
+		return r.each(`SELECT `+accountCols+` FROM accounts ORDER BY email`, nil, func(row scanner) error {
+			a, err := scanAccount(row)
+			if err == nil {
+				out = append(out, a)
 			}
-			out = append(out, a)
-		}
-		return rows.Err()
+			return err
+		})
 	})
 	return out, err
 }
@@ -264,11 +252,11 @@ func (s *Store) Credentials(ctx context.Context, email string) (store.Account, s
 	}
 	var a store.Account
 	var c store.Credentials
-	err = s.read(ctx, func(tx *sql.Tx) error {
+	err = s.view(ctx, func(r *rtx) error {
 		var saveSent, iter int
 		var at int64
 		var salt, stored, server []byte
-		err := tx.QueryRowContext(ctx, `SELECT id, email, quota_bytes, used_bytes, save_sent, created_at,
+		err := r.queryRow(`SELECT id, email, quota_bytes, used_bytes, save_sent, created_at,
 			password_hash, scram_salt, scram_iterations, scram_stored_key, scram_server_key
 			FROM accounts WHERE email = ?`, email).Scan(&a.ID, &a.Email, &a.QuotaBytes, &a.UsedBytes, &saveSent, &at,
 			&c.PasswordHash, &salt, &iter, &stored, &server)
@@ -366,8 +354,8 @@ func (s *Store) Alias(ctx context.Context, address string) (store.Alias, error) 
 		return store.Alias{}, store.ErrNotFound
 	}
 	var a store.Alias
-	err = s.read(ctx, func(tx *sql.Tx) (err error) {
-		a, err = scanAlias(tx.QueryRowContext(ctx, `SELECT address, targets, created_at FROM aliases WHERE address = ?`, address))
+	err = s.view(ctx, func(r *rtx) (err error) {
+		a, err = scanAlias(r.queryRow(`SELECT address, targets, created_at FROM aliases WHERE address = ?`, address))
 		return err
 	})
 	return a, err
@@ -376,20 +364,14 @@ func (s *Store) Alias(ctx context.Context, address string) (store.Alias, error) 
 // Aliases lists all aliases by address.
 func (s *Store) Aliases(ctx context.Context) ([]store.Alias, error) {
 	var out []store.Alias
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT address, targets, created_at FROM aliases ORDER BY address`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanAlias(rows)
-			if err != nil {
-				return err
+	err := s.view(ctx, func(r *rtx) error {
+		return r.each(`SELECT address, targets, created_at FROM aliases ORDER BY address`, nil, func(row scanner) error {
+			a, err := scanAlias(row)
+			if err == nil {
+				out = append(out, a)
 			}
-			out = append(out, a)
-		}
-		return rows.Err()
+			return err
+		})
 	})
 	return out, err
 }

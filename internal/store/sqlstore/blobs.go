@@ -239,8 +239,8 @@ func (s *Store) OpenBlob(ctx context.Context, blobID string) (store.MessageReade
 	var size int64
 	var data []byte
 	var isFile bool
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		return notFound(tx.QueryRowContext(ctx, `SELECT size, data, data IS NULL FROM blobs WHERE id = ?`, blobID).Scan(&size, &data, &isFile))
+	err := s.view(ctx, func(r *rtx) error {
+		return notFound(r.queryRow(`SELECT size, data, data IS NULL FROM blobs WHERE id = ?`, blobID).Scan(&size, &data, &isFile))
 	})
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []*store.Delivery) ([]store
 		ps = append(ps, p)
 	}
 	res := make([]store.DeliveryResult, len(ps))
-	o := &op{undo: undoAll, fn: func(t *wtx) error {
+	o := &op{undo: undoAll, cached: true, fn: func(t *wtx) error {
 		for i, p := range ps {
 			r, err := t.deliver(p.b, p.locals, p.structs, p.date, p.queue)
 			if err != nil {
@@ -166,12 +166,7 @@ func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byt
 		return res, err
 	}
 	for i, lr := range locals {
-		mb, err := t.mailboxByName(lr.AccountID, lr.Mailbox)
-		if err == store.ErrNotFound {
-			if err = t.accountExists(lr.AccountID); err == nil {
-				mb, err = t.createMailbox(lr.AccountID, lr.Mailbox, "", false)
-			}
-		}
+		mb, err := t.deliveryMailbox(lr.AccountID, lr.Mailbox)
 		if err != nil {
 			return res, err
 		}
@@ -182,7 +177,7 @@ func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byt
 			}
 		}
 		m := msgRow{blobID: b.id, prefix: lr.Prefix, size: size, flags: lr.Flags, date: date, structure: structs[i]}
-		if err := t.appendMessage(&mb, &m); err != nil {
+		if err := t.appendMessage(mb, &m); err != nil {
 			return res, err
 		}
 		res.Local[i] = store.LocalResult{MailboxID: mb.ID, UIDValidity: mb.UIDValidity, UID: mb.UIDNext - 1, ModSeq: mb.HighestModSeq}
@@ -197,6 +192,34 @@ func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byt
 	return res, nil
 }
 
+// deliveryMailbox returns the mailbox a delivery goes to, creating it if
+// needed; through the transaction's cache when there is one.
+func (t *wtx) deliveryMailbox(accountID int64, name string) (*store.Mailbox, error) {
+	var mb *store.Mailbox
+	var err error
+	if t.cache != nil {
+		mb, err = t.cachedMailbox(accountID, name)
+	} else {
+		var m store.Mailbox
+		m, err = t.mailboxByName(accountID, name)
+		mb = &m
+	}
+	if err != store.ErrNotFound {
+		return mb, err
+	}
+	if err := t.accountExists(accountID); err != nil {
+		return nil, err
+	}
+	m, err := t.createMailbox(accountID, name, "", false)
+	if err != nil {
+		return nil, err
+	}
+	if t.cache != nil {
+		return t.addCachedMailbox(m), nil
+	}
+	return &m, nil
+}
+
 func (t *wtx) accountExists(id int64) error {
 	var n int
 	return notFound(t.queryRow(`SELECT 1 FROM accounts WHERE id = ?`, id).Scan(&n))
@@ -209,6 +232,9 @@ func (t *wtx) checkQuota(accountID, add int64) error {
 	if err := t.queryRow(`SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?`, accountID).Scan(&quota, &used); err != nil {
 		return notFound(err)
 	}
+	if t.cache != nil {
+		used += t.cache.used[accountID] // not yet written
+	}
 	if quota > 0 && used+add > quota {
 		return store.ErrOverQuota
 	}
@@ -216,7 +242,8 @@ func (t *wtx) checkQuota(accountID, add int64) error {
 }
 
 // appendMessage inserts m as the next UID of mb with a new MODSEQ and
-// updates the counts; mb is advanced in place.
+// updates the counts; mb is advanced in place. With a txCache, mb must be
+// the cached row (deliveryMailbox): the counts are written by flushCache.
 func (t *wtx) appendMessage(mb *store.Mailbox, m *msgRow) error {
 	if mb.UIDNext == math.MaxUint32 {
 		return fmt.Errorf("sqlstore: mailbox %d has no UIDs left", mb.ID)
@@ -237,14 +264,20 @@ func (t *wtx) appendMessage(mb *store.Mailbox, m *msgRow) error {
 		return err
 	}
 	seen, deleted := seenDeleted(m.flags)
-	_, err = t.exec(`UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = messages + 1,
-		unseen = unseen + ?, deleted = deleted + ?, size = size + ? WHERE id = ?`,
-		int64(uid)+1, modseq, 1-seen, deleted, m.size, mb.ID)
-	if err != nil {
-		return err
-	}
-	if _, err := t.exec(`UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?`, m.size, mb.AccountID); err != nil {
-		return err
+	if t.cache != nil {
+		// mb is the cached row: flushCache writes its counters.
+		t.cache.dirty[mb.ID] = true
+		t.cache.used[mb.AccountID] += m.size
+	} else {
+		_, err = t.exec(`UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = messages + 1,
+			unseen = unseen + ?, deleted = deleted + ?, size = size + ? WHERE id = ?`,
+			int64(uid)+1, modseq, 1-seen, deleted, m.size, mb.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?`, m.size, mb.AccountID); err != nil {
+			return err
+		}
 	}
 	mb.UIDNext, mb.HighestModSeq = uid+1, modseq
 	mb.Messages++

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"unicode/utf8"
 
@@ -140,24 +139,18 @@ func (t *wtx) deleteMailbox(id int64) error {
 // Mailboxes lists an account's mailboxes by name.
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
 	var out []store.Mailbox
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(r *rtx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, accountID).Scan(&n); err != nil {
+		if err := r.queryRow(`SELECT 1 FROM accounts WHERE id = ?`, accountID).Scan(&n); err != nil {
 			return notFound(err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? ORDER BY name`, accountID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanMailbox(rows)
-			if err != nil {
-				return err
+		return r.each(`SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? ORDER BY name`, []any{accountID}, func(row scanner) error {
+			m, err := scanMailbox(row)
+			if err == nil {
+				out = append(out, m)
 			}
-			out = append(out, m)
-		}
-		return rows.Err()
+			return err
+		})
 	})
 	return out, err
 }
@@ -169,8 +162,8 @@ func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (stor
 		return store.Mailbox{}, store.ErrNotFound
 	}
 	var m store.Mailbox
-	err = s.read(ctx, func(tx *sql.Tx) (err error) {
-		m, err = scanMailbox(tx.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name))
+	err = s.view(ctx, func(r *rtx) (err error) {
+		m, err = scanMailbox(r.queryRow(`SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name))
 		return err
 	})
 	return m, err
@@ -179,8 +172,8 @@ func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (stor
 // MailboxByID returns a mailbox by ID.
 func (s *Store) MailboxByID(ctx context.Context, id int64) (store.Mailbox, error) {
 	var m store.Mailbox
-	err := s.read(ctx, func(tx *sql.Tx) (err error) {
-		m, err = scanMailbox(tx.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE id = ?`, id))
+	err := s.view(ctx, func(r *rtx) (err error) {
+		m, err = scanMailbox(r.queryRow(`SELECT `+mailboxCols+` FROM mailboxes WHERE id = ?`, id))
 		return err
 	})
 	return m, err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strconv"
 
@@ -43,25 +42,19 @@ func (s *Store) listMessages(ctx context.Context, mailboxID int64, withStructure
 		cols += ", structure"
 	}
 	var out []store.Message
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(r *rtx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil {
+		if err := r.queryRow(`SELECT 1 FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil {
 			return notFound(err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM messages WHERE mailbox_id = ? AND `+where+` ORDER BY uid`,
-			append([]any{mailboxID}, args...)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanMessage(rows, mailboxID, withStructure)
-			if err != nil {
+		return r.each(`SELECT `+cols+` FROM messages WHERE mailbox_id = ? AND `+where+` ORDER BY uid`,
+			append([]any{mailboxID}, args...), func(row scanner) error {
+				m, err := scanMessage(row, mailboxID, withStructure)
+				if err == nil {
+					out = append(out, m)
+				}
 				return err
-			}
-			out = append(out, m)
-		}
-		return rows.Err()
+			})
 	})
 	return out, err
 }
@@ -79,8 +72,8 @@ func (s *Store) ChangedSince(ctx context.Context, mailboxID int64, sinceModSeq u
 // Message returns one message with its structure.
 func (s *Store) Message(ctx context.Context, mailboxID int64, uid uint32) (store.Message, error) {
 	var m store.Message
-	err := s.read(ctx, func(tx *sql.Tx) (err error) {
-		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageCols+`, structure FROM messages
+	err := s.view(ctx, func(r *rtx) (err error) {
+		m, err = scanMessage(r.queryRow(`SELECT `+messageCols+`, structure FROM messages
 			WHERE mailbox_id = ? AND uid = ?`, mailboxID, int64(uid)), mailboxID, true)
 		return err
 	})
@@ -93,8 +86,8 @@ func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (s
 	var blobID string
 	var blobSize int64
 	var isFile bool
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		return notFound(tx.QueryRowContext(ctx, `SELECT m.prefix, m.blob_id, b.size, b.data, b.data IS NULL FROM messages m
+	err := s.view(ctx, func(r *rtx) error {
+		return notFound(r.queryRow(`SELECT m.prefix, m.blob_id, b.size, b.data, b.data IS NULL FROM messages m
 			JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?`,
 			mailboxID, int64(uid)).Scan(&prefix, &blobID, &blobSize, &data, &isFile))
 	})
@@ -107,25 +100,20 @@ func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (s
 // Vanished returns the UIDs expunged with a MODSEQ > sinceModSeq.
 func (s *Store) Vanished(ctx context.Context, mailboxID int64, sinceModSeq uint64) ([]uint32, error) {
 	var out []uint32
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(r *rtx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil {
+		if err := r.queryRow(`SELECT 1 FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil {
 			return notFound(err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT uid FROM tombstones WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`,
-			mailboxID, int64(sinceModSeq))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var uid int64
-			if err := rows.Scan(&uid); err != nil {
-				return err
-			}
-			out = append(out, uint32(uid))
-		}
-		return rows.Err()
+		return r.each(`SELECT uid FROM tombstones WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`,
+			[]any{mailboxID, int64(sinceModSeq)}, func(row scanner) error {
+				var uid int64
+				if err := row.Scan(&uid); err != nil {
+					return err
+				}
+				out = append(out, uint32(uid))
+				return nil
+			})
 	})
 	return out, err
 }

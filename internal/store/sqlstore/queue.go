@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base32"
 	"time"
 
@@ -83,26 +82,21 @@ func scanQueueItem(r scanner) (store.QueueItem, error) {
 // QueueItems lists the queue, oldest first.
 func (s *Store) QueueItems(ctx context.Context) ([]store.QueueItem, error) {
 	var out []store.QueueItem
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+queueCols+` FROM queue ORDER BY created_at, id`)
-		if err != nil {
-			return err
-		}
+	err := s.read(ctx, func(r *rtx) error {
 		index := map[string]int{}
-		for rows.Next() {
-			q, err := scanQueueItem(rows)
+		err := r.each(`SELECT `+queueCols+` FROM queue ORDER BY created_at, id`, nil, func(row scanner) error {
+			q, err := scanQueueItem(row)
 			if err != nil {
-				rows.Close()
 				return err
 			}
 			index[q.ID] = len(out)
 			out = append(out, q)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		return queueRecipients(ctx, tx, `SELECT queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error
+		return queueRecipients(r, `SELECT queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error
 			FROM queue_recipients ORDER BY queue_id, seq`, nil, func(id string, r store.QueueRecipient) {
 			if i, ok := index[id]; ok {
 				out[i].Recipients = append(out[i].Recipients, r)
@@ -112,33 +106,28 @@ func (s *Store) QueueItems(ctx context.Context) ([]store.QueueItem, error) {
 	return out, err
 }
 
-func queueRecipients(ctx context.Context, tx *sql.Tx, q string, args []any, fn func(string, store.QueueRecipient)) error {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+func queueRecipients(rt *rtx, q string, args []any, fn func(string, store.QueueRecipient)) error {
+	return rt.each(q, args, func(row scanner) error {
 		var id string
 		var r store.QueueRecipient
 		var next int64
-		if err := rows.Scan(&id, &r.Address, &r.ORcpt, &r.Notify, &r.State, &r.Attempts, &next, &r.LastError); err != nil {
+		if err := row.Scan(&id, &r.Address, &r.ORcpt, &r.Notify, &r.State, &r.Attempts, &next, &r.LastError); err != nil {
 			return err
 		}
 		r.NextAttempt = timeOrZero(next)
 		fn(id, r)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // QueueItem returns one queue item.
 func (s *Store) QueueItem(ctx context.Context, id string) (store.QueueItem, error) {
 	var q store.QueueItem
-	err := s.read(ctx, func(tx *sql.Tx) (err error) {
-		if q, err = scanQueueItem(tx.QueryRowContext(ctx, `SELECT `+queueCols+` FROM queue WHERE id = ?`, id)); err != nil {
+	err := s.read(ctx, func(r *rtx) (err error) {
+		if q, err = scanQueueItem(r.queryRow(`SELECT `+queueCols+` FROM queue WHERE id = ?`, id)); err != nil {
 			return err
 		}
-		return queueRecipients(ctx, tx, `SELECT queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error
+		return queueRecipients(r, `SELECT queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error
 			FROM queue_recipients WHERE queue_id = ? ORDER BY seq`, []any{id}, func(_ string, r store.QueueRecipient) {
 			q.Recipients = append(q.Recipients, r)
 		})

@@ -24,8 +24,12 @@
 // which gathers the operations submitted concurrently into a batch and
 // runs them in ONE transaction (BEGIN IMMEDIATE, so several processes can
 // share the directory), each inside its own SAVEPOINT so that a failing
-// operation is rolled back alone (group commit). Readers use a separate
-// pool of connections and see committed snapshots.
+// operation is rolled back alone (group commit; a batch of one runs
+// without a savepoint and a failure rolls back the whole transaction).
+// Deliveries of one transaction share sequence allocations, mailbox rows
+// and counter updates through a per-transaction cache (txcache.go).
+// Readers use a separate pool of connections, prepared statements and see
+// committed snapshots; a read of one statement runs without BEGIN (read.go).
 //
 // Durability (store.go's Deliver rule): Deliver writes a file blob straight
 // to its final path in blobs/ (or renames an adopted spool file there)
@@ -95,7 +99,8 @@ type Store struct {
 	rdb  *sql.DB // readers
 	lock *os.File
 
-	stmts map[string]*sql.Stmt // writer goroutine only
+	stmts  map[string]*sql.Stmt // writer goroutine only
+	rstmts readStmts            // prepared read statements (read.go)
 
 	submitMu   sync.RWMutex // held shared while submitting, exclusive to close
 	toSync     *opQueue     // operations whose blob files need a sync
@@ -281,29 +286,12 @@ func (s *Store) closeAll() error {
 		errs = append(errs, s.wdb.Close())
 	}
 	if s.rdb != nil {
-		errs = append(errs, s.rdb.Close())
+		errs = append(errs, s.rstmts.close(), s.rdb.Close())
 	}
 	if s.lock != nil {
 		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// read runs fn in a read-only transaction on a reader connection, so that
-// the queries of one method see one snapshot.
-func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	tx, err := s.rdb.BeginTx(ctx, nil)
-	if err != nil {
-		if s.closed.Load() {
-			return store.ErrClosed
-		}
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	return fn(tx)
 }
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound.

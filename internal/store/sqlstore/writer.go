@@ -21,6 +21,8 @@ type op struct {
 	// undo runs when the operation definitely did not commit (it failed
 	// inside its savepoint or never ran); it removes the op's new blob.
 	undo func()
+	// cached marks a delivery: it may use the transaction's txCache.
+	cached bool
 
 	state atomic.Int32 // opPending -> opTaken | opCancelled
 	done  chan error
@@ -41,6 +43,9 @@ type wtx struct {
 	ctx context.Context
 	now time.Time
 	op  *op
+	// cache is the transaction's txCache for a cached operation, nil
+	// for any other: then every statement goes to the database.
+	cache *txCache
 }
 
 // write submits the operation and waits for its outcome. Once the
@@ -234,17 +239,44 @@ func (s *Store) commitBatch(live []*op) {
 	}
 }
 
-// runTx runs the operations, each in a savepoint, inside one IMMEDIATE
-// transaction. results[i] is op i's own error; err is a failure of the
-// whole transaction.
+// runTx runs the operations inside one IMMEDIATE transaction, each in
+// a savepoint when there are several. results[i] is op i's own error; err
+// is a failure of the whole transaction.
+//
+// A batch of one operation runs without a savepoint: if it fails, the
+// whole transaction, which holds nothing else, is rolled back instead.
 func (s *Store) runTx(ops []*op) (results []error, err error) {
 	ctx := context.Background()
 	if _, err := s.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return nil, fmt.Errorf("sqlstore: begin: %w", err)
 	}
 	results = make([]error, len(ops))
+	single := len(ops) == 1
+	cache := newTxCache()
 	for i, o := range ops {
 		t := &wtx{s: s, ctx: ctx, now: s.now(), op: o}
+		if !o.cached && !cache.empty() {
+			// Everything else reads the rows directly: write the
+			// cache back first, outside any savepoint.
+			if err := t.flushCache(cache); err != nil {
+				return nil, s.rollback(fmt.Errorf("sqlstore: flush: %w", err))
+			}
+		}
+		if o.cached {
+			t.cache = cache
+		}
+		if single {
+			if results[i] = o.fn(t); results[i] != nil {
+				o.changes, o.garbage = nil, nil
+				s.rollback(nil) //nolint:errcheck // logged; the op's error is what matters
+				return results, nil
+			}
+			break
+		}
+		var snap cacheSnapshot
+		if o.cached {
+			snap = cache.snapshot()
+		}
 		if _, err := t.exec("SAVEPOINT op"); err != nil {
 			return nil, s.rollback(fmt.Errorf("sqlstore: savepoint: %w", err))
 		}
@@ -254,9 +286,18 @@ func (s *Store) runTx(ops []*op) (results []error, err error) {
 			if _, err := t.exec("ROLLBACK TO op"); err != nil {
 				return nil, s.rollback(fmt.Errorf("sqlstore: rollback to savepoint: %w", err))
 			}
+			if o.cached {
+				cache.restore(snap)
+			}
 		}
 		if _, err := t.exec("RELEASE op"); err != nil {
 			return nil, s.rollback(fmt.Errorf("sqlstore: release savepoint: %w", err))
+		}
+	}
+	if !cache.empty() {
+		t := &wtx{s: s, ctx: ctx, now: s.now()}
+		if err := t.flushCache(cache); err != nil {
+			return nil, s.rollback(fmt.Errorf("sqlstore: flush: %w", err))
 		}
 	}
 	if _, err := s.wc.ExecContext(ctx, "COMMIT"); err != nil {
@@ -330,6 +371,14 @@ func (t *wtx) queryRow(q string, args ...any) *sql.Row {
 
 // nextSeq allocates the next value of a global sequence.
 func (t *wtx) nextSeq(name string) (int64, error) {
+	if t.cache != nil {
+		return t.cachedSeq(name)
+	}
+	return t.incSeq(name)
+}
+
+// incSeq advances a sequence in the database and returns its new value.
+func (t *wtx) incSeq(name string) (int64, error) {
 	var v int64
 	err := t.queryRow(`UPDATE sequences SET value = value + 1 WHERE name = ? RETURNING value`, name).Scan(&v)
 	return v, err
