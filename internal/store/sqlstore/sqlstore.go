@@ -268,7 +268,7 @@ func (s *Store) logStats() {
 	if batches == 0 {
 		return
 	}
-	s.log.Info("store closed", "commits", batches, "operations", ops,
+	s.log.Debug("store closed", "commits", batches, "operations", ops,
 		"ops_per_commit", float64(ops)/float64(batches),
 		"avg_commit", time.Duration(s.statTx.Load()/batches).String(),
 		"blob_sync_total", time.Duration(s.statSync.Load()).String())
