@@ -187,6 +187,26 @@ func (s *Store) makeDirs() error {
 	return syncTree(s.dir, s.blobDir)
 }
 
+// ensurePrivate creates path with mode 0600 if it is missing, and takes
+// group and other permissions away from an existing one.
+func ensurePrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(fi.Mode().Perm() &^ 0o077); err != nil {
+			return fmt.Errorf("sqlstore: %w", err)
+		}
+	}
+	return nil
+}
+
 func (s *Store) dsn(writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
@@ -214,6 +234,11 @@ func (s *Store) open() error {
 	s.lock = lock
 	exclusive := tryLockExclusive(lock)
 
+	// meta.db holds password hashes: private to the owner. SQLite gives
+	// the -wal and -shm files the database file's mode.
+	if err := ensurePrivate(filepath.Join(s.dir, "meta.db")); err != nil {
+		return err
+	}
 	s.wdb, err = sql.Open("sqlite", s.dsn(true))
 	if err != nil {
 		return err

@@ -409,3 +409,29 @@ func TestInlineAndFileBlobs(t *testing.T) {
 		t.Errorf("small spool file was moved: %v", err)
 	}
 }
+
+// meta.db (password hashes) and its WAL are private to the owner, also
+// when an older version created them readable by others.
+func TestMetaDBPrivate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "meta.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddDomain(context.Background(), "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"meta.db", "meta.db-wal"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group/other access", name, fi.Mode().Perm())
+		}
+	}
+	st.Close()
+}
