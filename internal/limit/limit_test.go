@@ -7,8 +7,10 @@ import (
 
 func TestCounter(t *testing.T) {
 	c := NewCounter(2)
-	if !c.TryAcquire() || !c.TryAcquire() {
-		t.Fatal("first two acquisitions refused")
+	for i := 0; i < 2; i++ {
+		if !c.TryAcquire() {
+			t.Fatalf("acquisition %d of 2 refused", i+1)
+		}
 	}
 	if c.TryAcquire() {
 		t.Fatal("third acquisition allowed with max 2")
