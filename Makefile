@@ -2,15 +2,20 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test test-short vet fuzz bench clean
+.PHONY: build test test-short lint vet fuzz bench clean
 
 build:
 	$(GO) build -o bin/pillarbox ./cmd/pillarbox
 
-# The whole suite: vet, then every test with the race detector.
-test:
-	$(GO) vet $(PKGS)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+
+# The whole suite: vet, staticcheck, then every test with the race detector.
+test: lint
 	$(GO) test -race -timeout 12m -count=1 $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
