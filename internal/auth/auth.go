@@ -198,10 +198,11 @@ func NormalizeUser(name string) (canonical string, ok bool) {
 // address is locked out, and ErrTemporary when the store fails.
 func (a *Authenticator) Login(ctx context.Context, user, pass string, remote netip.Addr) (store.Account, error) {
 	name, valid := NormalizeUser(user)
-	if a.limits.locked(a.now(), remote, name) {
+	if !a.limits.begin(a.now(), remote, name) {
 		a.log.Info("auth refused: locked out", "user", name, "remote", remote)
 		return store.Account{}, ErrLocked
 	}
+	defer a.limits.end(remote, name)
 	valid = valid && len(user) <= maxUserLen && len(pass) <= maxPasswordLen
 	var (
 		acct  store.Account

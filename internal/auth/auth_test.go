@@ -24,9 +24,16 @@ type fakeStore struct {
 	accts map[string]store.Account
 	err   error
 	calls []string
+	// When gate is set, Credentials signals entered and waits for gate.
+	gate    chan struct{}
+	entered chan struct{}
 }
 
 func (f *fakeStore) Credentials(_ context.Context, email string) (store.Account, store.Credentials, error) {
+	if f.gate != nil {
+		f.entered <- struct{}{}
+		<-f.gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, email)

@@ -13,9 +13,10 @@ const maxTracked = 100_000
 
 // record is the failure count of one account name or address.
 type record struct {
-	count int
-	start time.Time // first failure of the current window
-	until time.Time // locked until
+	count   int
+	pending int       // attempts admitted by begin and not yet ended
+	start   time.Time // first failure of the current window
+	until   time.Time // locked until
 }
 
 // limiter counts failures per account name and per remote address.
@@ -69,6 +70,69 @@ func (l *limiter) locked(now time.Time, addr netip.Addr, name string) bool {
 	return false
 }
 
+// begin admits one password check for the name from the address: false
+// while either is locked, or while the failures of the current window plus
+// the checks already in flight reach the limit, so parallel connections
+// get no more guesses per window than sequential ones. Every true must be
+// followed by end.
+func (l *limiter) begin(now time.Time, addr netip.Addr, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k, kok := addrKey(addr)
+	if l.max <= 0 {
+		return true
+	}
+	if !admit(l.names[name], now, l.max, l.window) || (kok && !admit(l.addrs[k], now, l.max, l.window)) {
+		return false
+	}
+	pend(l.names, name, now, 1)
+	if kok {
+		pend(l.addrs, k, now, 1)
+	}
+	return true
+}
+
+// end closes a check admitted by begin (after failed or succeeded).
+func (l *limiter) end(addr netip.Addr, name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.names[name]; r != nil && r.pending > 0 {
+		r.pending--
+	}
+	if k, ok := addrKey(addr); ok {
+		if r := l.addrs[k]; r != nil && r.pending > 0 {
+			r.pending--
+		}
+	}
+}
+
+// admit says whether r (nil: no history) leaves room for one more check.
+func admit(r *record, now time.Time, max int, window time.Duration) bool {
+	if r == nil {
+		return true
+	}
+	if now.Before(r.until) {
+		return false
+	}
+	count := r.count
+	if now.Sub(r.start) >= window {
+		count = 0
+	}
+	return count+r.pending < max
+}
+
+func pend[K comparable](m map[K]*record, k K, now time.Time, n int) {
+	r := m[k]
+	if r == nil {
+		if len(m) >= maxTracked {
+			prune(m, now, 0)
+		}
+		r = &record{start: now}
+		m[k] = r
+	}
+	r.pending += n
+}
+
 // failed counts a failure and reports whether it locked the name or address.
 func (l *limiter) failed(now time.Time, addr netip.Addr, name string) bool {
 	l.mu.Lock()
@@ -114,7 +178,7 @@ func bump[K comparable](m map[K]*record, k K, now time.Time, max int, window tim
 
 func prune[K comparable](m map[K]*record, now time.Time, window time.Duration) {
 	for k, r := range m {
-		if now.Sub(r.start) >= window && !now.Before(r.until) {
+		if now.Sub(r.start) >= window && !now.Before(r.until) && r.pending == 0 {
 			delete(m, k)
 		}
 	}
@@ -122,7 +186,7 @@ func prune[K comparable](m map[K]*record, now time.Time, window time.Duration) {
 		return
 	}
 	for k, r := range m {
-		if !now.Before(r.until) {
+		if !now.Before(r.until) && r.pending == 0 {
 			delete(m, k)
 			if len(m) < maxTracked {
 				return

@@ -58,6 +58,13 @@ type server struct {
 func (s *server) Account() (store.Account, bool) { return s.account, s.ok }
 
 func (s *server) Next(response []byte) ([]byte, bool, error) {
+	// SCRAM: the lock is checked again at every step, because the client
+	// chooses when to send its proof; the proof is judged within this
+	// call, so exchanges opened in parallel cannot outrun the lockout.
+	if s.scram && s.name != "" && s.a.limits.locked(s.a.now(), s.remote, s.name) {
+		s.a.log.Info("auth refused: locked out", "user", s.name, "remote", s.remote, "mech", sasl.ScramSHA256)
+		return nil, true, ErrLocked
+	}
 	ch, done, err := s.mech.Next(response)
 	if !s.scram {
 		if done && err == nil {
