@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -125,15 +126,24 @@ Passwords are stored as argon2id hashes (plus SCRAM-SHA-256 keys), never in clea
 	return cmd
 }
 
+// maxPasswordInput bounds the password line read from standard input.
+const maxPasswordInput = 1024
+
 // readPassword reads a password from stdin: the first line, without its
-// line ending.
+// line ending (it returns at the newline, so a terminal needs no Ctrl-D).
 func (c *cli) readPassword() (string, error) {
-	b, err := io.ReadAll(io.LimitReader(c.stdin, 4096))
-	if err != nil {
+	r := bufio.NewReaderSize(io.LimitReader(c.stdin, maxPasswordInput+2), maxPasswordInput+2)
+	line, err := r.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
+	if !strings.HasSuffix(line, "\n") && len(line) > maxPasswordInput {
+		return "", fmt.Errorf("password on standard input longer than %d bytes", maxPasswordInput)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if len(pw) > maxPasswordInput {
+		return "", fmt.Errorf("password on standard input longer than %d bytes", maxPasswordInput)
+	}
 	if pw == "" {
 		return "", errors.New("empty password on standard input")
 	}

@@ -54,7 +54,7 @@ func (c *cli) quickstartCmd() *cobra.Command {
     and the DNS records the domain needs.
 
 Listeners: the standard ports (25, 587, 465, 143, 993, 110, 995) on all
-addresses when port 25 can be bound; otherwise, or with --local, loopback
+addresses when every one of them can be bound; otherwise, or with --local, loopback
 high ports: SMTP 1025, submission 1587, submissions 1465, IMAP 1143,
 IMAPS 1993, POP3 1110, POP3S 1995. (IMAP and POP3 are configured but served
 by a later release.)
@@ -70,6 +70,11 @@ unless --config or $PILLARBOX_CONFIG names another path.`,
 			email := ""
 			if len(args) == 1 {
 				email = args[0]
+			}
+			if _, explicit := c.resolvedConfigPath(); explicit && !cmd.Flags().Changed("data-dir") {
+				// --config or $PILLARBOX_CONFIG names the file: data_dir
+				// defaults to its directory, as for every command.
+				o.dataDir = ""
 			}
 			return c.quickstart(cmd.Context(), o, email)
 		},
@@ -140,7 +145,7 @@ func (c *cli) quickstartConfig(path string, o quickstartOpts, email string) (*co
 		}
 		cfg.DataDir = abs
 	}
-	if o.local || !canBindPrivileged() {
+	if o.local || !canBindStandardPorts() {
 		setLocalPorts(cfg, o.portOffset)
 	}
 	if err := config.Write(path, cfg); err != nil {
@@ -186,13 +191,19 @@ func mailDomain(host string) string {
 	return host
 }
 
-// canBindPrivileged reports whether port 25 can be bound here.
-func canBindPrivileged() bool {
-	l, err := net.Listen("tcp", ":25")
-	if err != nil {
-		return false
+// standardPorts are the ports quickstart configures unless --local.
+var standardPorts = []string{":25", ":587", ":465", ":143", ":993", ":110", ":995"}
+
+// canBindStandardPorts reports whether every standard port can be bound
+// here (privileges, and no other mail server on them).
+func canBindStandardPorts() bool {
+	for _, p := range standardPorts {
+		l, err := net.Listen("tcp", p)
+		if err != nil {
+			return false
+		}
+		l.Close()
 	}
-	l.Close()
 	return true
 }
 

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"pillarbox/internal/store"
 )
@@ -49,7 +50,17 @@ func (s *Store) CreateSpool() (*os.File, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	return os.CreateTemp(s.spoolDir, "spool-*")
+	// Names are never reused (clock + per-Store counter, O_EXCL): after an
+	// adoption renames a spool file away, a caller removing "its" name must
+	// not hit another session's file.
+	for {
+		name := fmt.Sprintf("spool-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), s.spoolSeq.Add(1))
+		f, err := os.OpenFile(filepath.Join(s.spoolDir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, err
+	}
 }
 
 // inlineMax is the largest blob stored inside meta.db instead of in a file.
@@ -124,8 +135,8 @@ func (s *Store) adoptSpool(b *newBlob, f *os.File) error {
 	b.size = fi.Size()
 	if b.size <= inlineMax {
 		b.inline = make([]byte, b.size)
-		if _, err := f.ReadAt(b.inline, 0); err != nil && err != io.EOF {
-			return err
+		if n, err := f.ReadAt(b.inline, 0); int64(n) != b.size {
+			return fmt.Errorf("short read of spool file (%d of %d bytes): %v", n, b.size, err)
 		}
 		b.data = bytes.NewReader(b.inline)
 		return nil

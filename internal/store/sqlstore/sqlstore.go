@@ -64,6 +64,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -94,6 +95,8 @@ type Store struct {
 	now                    func() time.Time
 	noSync                 bool
 
+	blobFD *os.File // blobs/, open for the Store's life: syncfs target
+
 	wdb  *sql.DB // writer: one connection, used only by the writer goroutine
 	wc   *sql.Conn
 	rdb  *sql.DB // readers
@@ -116,7 +119,8 @@ type Store struct {
 
 	// Statistics: committed batches and the operations in them.
 	statBatches, statOps atomic.Int64
-	statSync, statTx     atomic.Int64 // nanoseconds in blob syncs and in transactions
+	spoolSeq             atomic.Uint64 // spool file names
+	statSync, statTx     atomic.Int64  // nanoseconds in blob syncs and in transactions
 }
 
 var (
@@ -183,6 +187,11 @@ func (s *Store) makeDirs() error {
 	if s.noSync {
 		return nil
 	}
+	d, err := os.Open(s.blobDir)
+	if err != nil {
+		return err
+	}
+	s.blobFD = d
 	// Make the directory tree itself durable once.
 	return syncTree(s.dir, s.blobDir)
 }
@@ -201,6 +210,24 @@ func ensurePrivate(path string) error {
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		if err := f.Chmod(fi.Mode().Perm() &^ 0o077); err != nil {
+			return fmt.Errorf("sqlstore: %w", err)
+		}
+	}
+	return nil
+}
+
+// restrict takes group and other permissions away from path if it exists
+// (a WAL left by an older version keeps recent password-hash pages).
+func restrict(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, fi.Mode().Perm()&^0o077); err != nil {
 			return fmt.Errorf("sqlstore: %w", err)
 		}
 	}
@@ -238,6 +265,11 @@ func (s *Store) open() error {
 	// the -wal and -shm files the database file's mode.
 	if err := ensurePrivate(filepath.Join(s.dir, "meta.db")); err != nil {
 		return err
+	}
+	for _, side := range []string{"meta.db-wal", "meta.db-shm"} {
+		if err := restrict(filepath.Join(s.dir, side)); err != nil {
+			return err
+		}
 	}
 	s.wdb, err = sql.Open("sqlite", s.dsn(true))
 	if err != nil {
@@ -312,6 +344,9 @@ func (s *Store) closeAll() error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rstmts.close(), s.rdb.Close())
+	}
+	if s.blobFD != nil {
+		errs = append(errs, s.blobFD.Close())
 	}
 	if s.lock != nil {
 		errs = append(errs, s.lock.Close())

@@ -9,7 +9,7 @@ import (
 )
 
 // syncBlobs fsyncs every new blob file, then every directory holding one.
-func syncBlobs(_ string, paths []string) error {
+func syncBlobs(_ *os.File, paths []string) error {
 	dirs := map[string]bool{}
 	for _, p := range paths {
 		if err := syncPath(p); err != nil {

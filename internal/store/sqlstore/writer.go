@@ -165,7 +165,7 @@ func (s *Store) syncBatch(batch []*op) []*op {
 		return live
 	}
 	start := time.Now()
-	err := syncBlobs(s.blobDir, blobs)
+	err := syncBlobs(s.blobFD, blobs)
 	s.statSync.Add(int64(time.Since(start)))
 	if err != nil {
 		s.log.Error("sqlstore: syncing blobs", "err", err)
