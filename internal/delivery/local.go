@@ -131,11 +131,7 @@ func (l *Local) CheckSender(ctx context.Context, si *smtpserver.SessionInfo, fro
 		return fmt.Errorf("delivery: account %d has unparsable address: %w", si.Account.ID, err)
 	}
 	own = own.Canonical()
-	base, _ := addr.Base(a.Local)
-	if a.Domain == own.Domain && (a.Local == own.Local || base == own.Local) {
-		return nil
-	}
-	ok, err := l.aliasReaches(ctx, a, si.Account.ID)
+	ok, err := l.senderIsOwn(ctx, a, own, si.Account.ID)
 	if err != nil {
 		return err
 	}
@@ -146,34 +142,57 @@ func (l *Local) CheckSender(ctx context.Context, si *smtpserver.SessionInfo, fro
 	return nil
 }
 
-// aliasReaches reports whether a (or its subaddress base) is an alias
-// whose expansion reaches account id. Catch-all aliases do not count:
-// owning "@domain" is not a licence to send as anyone there.
-func (l *Local) aliasReaches(ctx context.Context, a addr.Address, id int64) (bool, error) {
-	cands := []string{a.String()}
+// senderIsOwn reports whether account id may use a as its sender. The
+// exact address decides when it exists: an account is only its owner's,
+// an alias only the accounts it reaches. Only when a is neither does its
+// subaddress base ("user" of "user+tag") decide the same way, so nobody
+// sends as another account or alias that merely starts with their name.
+func (l *Local) senderIsOwn(ctx context.Context, a, own addr.Address, id int64) (bool, error) {
+	cands := []addr.Address{a}
 	if base, tag := addr.Base(a.Local); tag != "" || base != a.Local {
-		cands = append(cands, addr.Address{Local: base, Domain: a.Domain}.String())
+		cands = append(cands, addr.Address{Local: base, Domain: a.Domain})
 	}
 	for _, c := range cands {
-		al, err := l.st.Alias(ctx, c)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
+		if c == own {
+			return true, nil
 		}
-		if err != nil {
+		acc, err := l.st.Account(ctx, c.String())
+		if err == nil {
+			return acc.ID == id, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
 			return false, err
 		}
-		r := l.newResolution()
-		r.seen[c] = true
-		if err := l.expandTargets(ctx, al.Targets, 1, r); err != nil {
-			return false, err
-		}
-		for _, acc := range r.accounts {
-			if acc.ID == id {
-				return true, nil
-			}
+		found, ok, err := l.aliasReaches(ctx, c.String(), id)
+		if err != nil || found {
+			return ok, err
 		}
 	}
 	return false, nil
+}
+
+// aliasReaches reports whether address is an alias (found) and whether
+// its expansion reaches account id (reaches). Catch-all aliases do not count:
+// owning "@domain" is not a licence to send as anyone there.
+func (l *Local) aliasReaches(ctx context.Context, address string, id int64) (found, reaches bool, err error) {
+	al, err := l.st.Alias(ctx, address)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	r := l.newResolution()
+	r.seen[address] = true
+	if err := l.expandTargets(ctx, al.Targets, 1, r); err != nil {
+		return true, false, err
+	}
+	for _, acc := range r.accounts {
+		if acc.ID == id {
+			return true, true, nil
+		}
+	}
+	return true, false, nil
 }
 
 // CheckRecipient resolves rcpt. The token it returns (a *Resolution) is

@@ -183,6 +183,14 @@ func TestNoRelayTricks(t *testing.T) {
 func TestCheckSender(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	// Addresses that start with alice's name but belong to others.
+	ctx := context.Background()
+	if _, err := f.st.CreateAccount(ctx, "alice+billing@example.test", store.Credentials{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.AddAlias(ctx, "alice+bob@example.test", []string{"bob@example.test"}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		si   *smtpserver.SessionInfo
@@ -196,6 +204,8 @@ func TestCheckSender(t *testing.T) {
 		{"alias including own", nil, "team@example.test", true},
 		{"nested alias", nil, "sales@example.test", true},
 		{"someone else", nil, "bob@example.test", false},
+		{"another account named like own subaddress", nil, "alice+billing@example.test", false},
+		{"an alias named like own subaddress", nil, "alice+bob@example.test", false},
 		{"foreign domain", nil, "alice@remote.test", false},
 		{"null sender", nil, "", false},
 		{"catch-all does not grant", f.subCarol, "whoever@other.test", false},
