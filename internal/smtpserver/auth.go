@@ -81,6 +81,9 @@ func (x *saslServer) Next(response []byte) (challenge []byte, done bool, err err
 		if errors.Is(err, auth.ErrLocked) {
 			return nil, true, errAuthLocked
 		}
+		if errors.Is(err, auth.ErrTemporary) { // RFC 4954 6: the store failed, not the client
+			return nil, true, errAuthTempFail
+		}
 		return nil, true, errAuthFailed
 	}
 	if !done {

@@ -92,6 +92,8 @@ const bccMessage = "From: alice@example.test\r\n" +
 	"Subject: bcc test\r\n" +
 	"BCC : secret4@remote.test\r\n" +
 	"bcc:\r\n" +
+	"Resent-Bcc: secret5@remote.test,\r\n" +
+	" secret6@remote.test\r\n" +
 	"X-Bcc-Note: kept\r\n" +
 	"\r\n" +
 	"Bcc: body text is kept\r\n"

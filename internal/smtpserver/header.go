@@ -112,7 +112,9 @@ func (m *msgWriter) decide() {
 		// continuation line: same fate as its field
 	default:
 		name, _, ok := bytes.Cut(h, []byte(":"))
-		m.dropping = ok && strings.EqualFold(strings.TrimRight(string(name), " \t"), "bcc")
+		field := strings.TrimRight(string(name), " \t")
+		// RFC 5322 3.6.3, 3.6.6: blind copies stay blind, also when resent.
+		m.dropping = ok && (strings.EqualFold(field, "bcc") || strings.EqualFold(field, "resent-bcc"))
 	}
 }
 

@@ -153,6 +153,9 @@ func (a *fakeAuth) NewServer(ctx context.Context, mech string, remote netip.Addr
 		if user == "locked@example.test" {
 			return auth.ErrLocked
 		}
+		if user == "storedown@example.test" {
+			return auth.ErrTemporary
+		}
 		if p, ok := a.users[user]; !ok || p != pass {
 			return auth.ErrFailed
 		}
