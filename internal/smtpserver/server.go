@@ -28,6 +28,11 @@ type Server struct {
 	gen      atomic.Pointer[generation] // limits and go-smtp server for new connections
 	sessions *limit.Counter             // concurrent sessions, maybe shared with other endpoints
 
+	// rejecting bounds the connections being answered "421" at once:
+	// beyond it, connections over a limit are closed without a reply, so a
+	// flood costs no goroutine, TLS handshake or log line each.
+	rejecting chan struct{}
+
 	closing atomic.Bool // Shutdown called: no new sessions, idle ones get 421
 	forced  atomic.Bool // Shutdown's context is done: everyone gets 421
 
@@ -37,6 +42,9 @@ type Server struct {
 	perIP     map[netip.Addr]int
 	drained   chan struct{} // closed when closing and no connection is left
 }
+
+// maxRejecting is how many refused connections are answered at once.
+const maxRejecting = 64
 
 // New returns a server; it does not listen until Serve.
 func New(opts Options) *Server {
@@ -49,6 +57,7 @@ func New(opts Options) *Server {
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[netip.Addr]int),
 		drained:   make(chan struct{}),
+		rejecting: make(chan struct{}, maxRejecting),
 	}
 	s.gen.Store(s.newGeneration(opts.limits().withDefaults()))
 	return s
@@ -163,7 +172,15 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		c, reason := l.s.admit(nc)
 		if c == nil {
-			go l.s.reject(nc, reason)
+			select {
+			case l.s.rejecting <- struct{}{}:
+				go func() {
+					defer func() { <-l.s.rejecting }()
+					l.s.reject(nc, reason)
+				}()
+			default:
+				nc.Close()
+			}
 			continue
 		}
 		if c.gen != l.gen {
