@@ -240,5 +240,13 @@ func (c *cli) quickstartAccount(ctx context.Context, cfg *config.Config, email s
 	if _, err := c.createAccount(ctx, st, cfg, email, pw, 0); err != nil {
 		return "", err
 	}
+	// RFC 5321 4.5.1: postmaster@ must reach someone (and the DMARC record
+	// quickstart prints sends reports there).
+	pm := "postmaster@" + domainOf(email)
+	if pm != email {
+		if err := st.AddAlias(ctx, pm, []string{email}); err != nil && !errors.Is(err, store.ErrExists) {
+			return "", err
+		}
+	}
 	return pw, nil
 }

@@ -142,6 +142,33 @@ func (l *Local) CheckSender(ctx context.Context, si *smtpserver.SessionInfo, fro
 	return nil
 }
 
+// postmaster resolves mail for a postmaster that has no account or alias
+// of its own (RFC 5321 4.5.1: every domain must accept it): the
+// postmaster of the first local domain that has one, by name.
+func (l *Local) postmaster(ctx context.Context, r *Resolution) (any, error) {
+	domains, err := l.st.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range domains {
+		a := addr.Address{Local: "postmaster", Domain: d.Name}
+		if r.seen[a.String()] {
+			continue
+		}
+		found, err := l.expand(ctx, a, 0, r)
+		if err != nil {
+			return nil, err
+		}
+		if found && (len(r.accounts) > 0 || len(r.remote) > 0) {
+			if r.Address == "" {
+				r.Address = a.String()
+			}
+			return r, nil
+		}
+	}
+	return nil, errUnknownUser
+}
+
 // senderIsOwn reports whether account id may use a as its sender. The
 // exact address decides when it exists: an account is only its owner's,
 // an alias only the accounts it reaches. Only when a is neither does its
@@ -198,6 +225,9 @@ func (l *Local) aliasReaches(ctx context.Context, address string, id int64) (fou
 // CheckRecipient resolves rcpt. The token it returns (a *Resolution) is
 // handed back to Deliver in smtpserver.Recipient.Token.
 func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, rcpt string, size int64) (any, error) {
+	if strings.EqualFold(rcpt, "postmaster") { // RFC 5321 4.1.1.3: no domain
+		return l.postmaster(ctx, l.newResolution())
+	}
 	if strings.HasPrefix(rcpt, "@") { // source route (RFC 5321 4.1.1.3): never honoured
 		return nil, errRelayDenied
 	}
@@ -230,6 +260,9 @@ func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, 
 	found, err := l.expand(ctx, a, 0, r)
 	if err != nil {
 		return nil, err
+	}
+	if !found && a.Local == "postmaster" {
+		return l.postmaster(ctx, r)
 	}
 	if !found {
 		return nil, errUnknownUser

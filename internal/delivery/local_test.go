@@ -388,3 +388,30 @@ func TestDeliverSubmissionNoSaveSent(t *testing.T) {
 		t.Errorf("Sent has %d messages without SaveSent", len(sent))
 	}
 }
+
+// RFC 5321 4.1.1.3 and 4.5.1: "Postmaster" without a domain, and
+// postmaster@ of every local domain, are accepted even when no account or
+// alias has that name: they reach the postmaster of a local domain.
+func TestPostmaster(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.st.AddAlias(ctx, "postmaster@example.test", []string{"bob@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	// third.test has neither a postmaster nor a catch-all.
+	if err := f.st.AddDomain(ctx, "third.test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, rcpt := range []string{"Postmaster", "postmaster", "postmaster@example.test", "PostMaster@third.test"} {
+		tok, err := f.l.CheckRecipient(ctx, f.mx, rcpt, 0)
+		if err != nil {
+			t.Errorf("RCPT %s: %v", rcpt, err)
+			continue
+		}
+		acc := tok.(*Resolution).Accounts()
+		if len(acc) != 1 || acc[0].ID != f.bob.ID {
+			t.Errorf("RCPT %s reached %+v, want bob", rcpt, acc)
+		}
+	}
+}

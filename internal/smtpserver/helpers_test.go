@@ -66,6 +66,9 @@ func (b *fakeBackend) CheckSender(ctx context.Context, si *SessionInfo, from str
 }
 
 func (b *fakeBackend) CheckRecipient(ctx context.Context, si *SessionInfo, rcpt string, size int64) (any, error) {
+	if rcpt == "Postmaster" { // the path parser's spelling of <Postmaster>
+		return "local:postmaster", nil
+	}
 	i := strings.LastIndexByte(rcpt, '@')
 	local, dom := rcpt[:i], strings.ToLower(rcpt[i+1:])
 	if dom != "example.test" {

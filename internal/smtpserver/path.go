@@ -32,6 +32,13 @@ func pathArg(line, prefix string, null bool) (string, error) {
 		return "", nil
 	}
 	bracket := strings.HasPrefix(s, "<")
+	if !null && bracket && hasPrefixFold(s, "<postmaster>") {
+		// RFC 5321 4.1.1.3: "<Postmaster>" without a domain must be
+		// accepted; the backend routes it.
+		if rest := s[len("<postmaster>"):]; rest == "" || rest[0] == ' ' {
+			return "Postmaster", nil
+		}
+	}
 	if bracket {
 		s = s[1:]
 		var err error

@@ -246,7 +246,27 @@ func (c *conn) command(line []byte) error {
 		c.log.Debug("command", "verb", verb)
 	}
 	c.pending = line
+	if verb == "RCPT" {
+		c.pending = postmasterForGoSMTP(line)
+	}
 	return nil
+}
+
+// postmasterPlaceholder stands in for "<Postmaster>" (RFC 5321 4.1.1.3,
+// no domain) in the line given to go-smtp, whose parser requires a
+// domain. Our session parses the original line (lastLine), so the backend
+// still sees "Postmaster".
+const postmasterPlaceholder = "<postmaster@postmaster.invalid>"
+
+func postmasterForGoSMTP(line []byte) []byte {
+	const p = "<postmaster>"
+	i := bytes.IndexByte(line, '<')
+	if i < 0 || len(line) < i+len(p) || !strings.EqualFold(string(line[i:i+len(p)]), p) {
+		return line
+	}
+	out := append([]byte(nil), line[:i]...)
+	out = append(out, postmasterPlaceholder...)
+	return append(out, line[i+len(p):]...)
 }
 
 // bdatSize parses "BDAT size [LAST]" exactly as go-smtp v0.25.1 does.

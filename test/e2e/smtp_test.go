@@ -228,6 +228,7 @@ func (d *dialog) expect(prefix string) string {
 func TestRelayAndEnumerationProbes(t *testing.T) {
 	in := newInstance(t, "")
 	in.run("alias", "add", "sales@example.test", "user@example.test")
+	in.run("alias", "add", "postmaster@example.test", "user@example.test")
 	in.start()
 	d := dial(t, in.addr("smtp"))
 	d.send("EHLO probe.test")
@@ -267,7 +268,7 @@ func TestRelayAndEnumerationProbes(t *testing.T) {
 	if r := d.send("RCPT TO:<nobody@example.test>"); !strings.HasPrefix(r, "550 5.1.1") {
 		t.Errorf("unknown local user: %q, want 550 5.1.1", r)
 	}
-	for _, ok := range []string{"<user@example.test>", "<USER@Example.Test>", "<user+x@example.test>", "<sales@example.test>"} {
+	for _, ok := range []string{"<user@example.test>", "<USER@Example.Test>", "<user+x@example.test>", "<sales@example.test>", "<Postmaster>", "<postmaster@example.test>"} {
 		if r := d.send("RCPT TO:" + ok); !strings.HasPrefix(r, "250") {
 			t.Errorf("RCPT TO:%s got %q, want 250", ok, strings.TrimSpace(r))
 		}
