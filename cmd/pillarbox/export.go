@@ -38,10 +38,11 @@ func (c *cli) exportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export EMAIL --format mbox|maildir --output PATH [--mailbox NAME]",
 		Short: "Export an account's mail as mbox or Maildir",
-		Long: `Export an account's mail. Message bytes are written unchanged (mbox: mboxrd
-quoting, LF line endings); internal dates are kept (mbox From line, Maildir
-file mtime); Maildir keeps the flags in the file names (mbox has no standard
-place for flags: use Maildir to keep them).
+		Long: `Export an account's mail. Maildir files hold the stored bytes unchanged; mbox
+uses mboxrd quoting and LF line endings. Internal dates are kept (mbox From
+line, Maildir file mtime). Maildir keeps the system flags (\Seen, \Answered,
+\Flagged, \Deleted, \Draft) in the file names; keywords are not exported yet,
+and mbox keeps no flags (use Maildir to keep them).
 
 Layout:
   --output -                       mbox on standard output: --mailbox, INBOX by default

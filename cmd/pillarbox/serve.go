@@ -22,7 +22,9 @@ func (c *cli) serveCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the mail server from the config",
 		Long: `Run the mail server from the config (--config, $PILLARBOX_CONFIG or
-pillarbox-data/pillarbox.toml): every listener of [listen] is bound, or none.
+pillarbox-data/pillarbox.toml): every SMTP listener of [listen] (smtp,
+submission, submissions) is bound, or none; imap/imaps/pop3/pop3s are
+accepted but not served yet (a warning says so).
 
 Signals: SIGTERM and SIGINT shut down gracefully (no new sessions; sessions in
 flight get up to 30 seconds to finish, then 421; nothing accepted is lost).
@@ -87,6 +89,19 @@ func (c *cli) serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Signals are caught before anything slow (certificate, store) starts:
+	// a SIGHUP during start-up waits for the App instead of killing us.
+	var hup chan os.Signal
+	if c.signals {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		// Once shutdown has begun, a second SIGINT/SIGTERM kills at once.
+		go func() { <-ctx.Done(); stop() }()
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	a, err := app.New(cfg, log)
 	if err != nil {
 		return err
@@ -94,13 +109,7 @@ func (c *cli) serve(ctx context.Context, cfg *config.Config) error {
 	if c.logLevel == "" { // an explicit --log-level wins over the file on reload
 		a.LogLevel = level
 	}
-	if c.signals {
-		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
+	if hup != nil {
 		go func() {
 			for {
 				select {
