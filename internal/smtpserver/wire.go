@@ -246,7 +246,12 @@ func (c *conn) command(line []byte) error {
 		c.log.Debug("command", "verb", verb)
 	}
 	c.pending = line
-	if verb == "RCPT" {
+	switch {
+	case arg == "" && len(text) > len(verb):
+		// "DATA " (trailing blanks): go-smtp would call it malformed and
+		// count it against its own fixed error limit. Same command.
+		c.pending = []byte(verb + "\r\n")
+	case verb == "RCPT":
 		c.pending = postmasterForGoSMTP(line)
 	}
 	return nil
