@@ -132,6 +132,7 @@ func TestSetLimitsErrorsAndConnsPerIP(t *testing.T) {
 func TestSetLimitsConcurrent(t *testing.T) {
 	t.Parallel()
 	env := startServer(t, Options{MaxConnsPerIP: -1})
+	env.srv.SetLimits(Limits{MaxMessageBytes: 1000}) // before the first connection
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
