@@ -173,7 +173,7 @@ func (c *cli) runImport(ctx context.Context, st store.Store, acc store.Account, 
 	go func() {
 		defer close(committed)
 		for batch := nextBatch(jobs); len(batch) > 0; batch = nextBatch(jobs) {
-			if err := deliverBatch(ctx, st, acc, batch); err != nil {
+			if err := deliverBatch(ctx, st, acc, batch, &count); err != nil {
 				cancel(err)
 				continue // drain: the reader stops at the cancellation
 			}
@@ -229,7 +229,9 @@ func nextBatch(jobs <-chan job) []job {
 
 // deliverBatch stores spooled messages in order, in one commit, and
 // removes their spool files.
-func deliverBatch(ctx context.Context, st store.Store, acc store.Account, batch []job) error {
+// *stored is increased by the messages stored when the batch as a whole
+// failed (over quota) but some of it fit.
+func deliverBatch(ctx context.Context, st store.Store, acc store.Account, batch []job, stored *int) error {
 	defer func() {
 		for _, j := range batch {
 			j.f.Close()
@@ -250,6 +252,19 @@ func deliverBatch(ctx context.Context, st store.Store, acc store.Account, batch 
 		}
 	}
 	_, err := st.DeliverBatch(ctx, ds)
+	if errors.Is(err, store.ErrOverQuota) && len(ds) > 1 {
+		// Store what fits, in order, up to the message over quota (the
+		// failed batch stored nothing; its spool files are still here).
+		for i, d := range ds {
+			if _, err = batch[i].f.Seek(0, io.SeekStart); err == nil {
+				_, err = st.Deliver(ctx, d)
+			}
+			if err != nil {
+				*stored += i
+				break
+			}
+		}
+	}
 	if errors.Is(err, store.ErrOverQuota) {
 		return fmt.Errorf("account %s is over quota", acc.Email)
 	}
