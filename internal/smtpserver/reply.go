@@ -122,6 +122,9 @@ func rewrite(r reply) reply {
 		r.code, r.enh = 501, "5.5.2" // RFC 4954 4
 	case r.code == 501 && r.enh == "5.0.0" && r.text == "Negotiation cancelled":
 		r.enh = "5.7.0" // RFC 4954 4: the client cancelled AUTH
+	case r.code == 250 && strings.Contains(r.text, postmasterPlaceholder):
+		// go-smtp echoes the address it parsed: not our stand-in.
+		r.text = strings.ReplaceAll(r.text, postmasterPlaceholder, "<Postmaster>")
 	}
 	return r
 }
