@@ -23,7 +23,7 @@ func (c *conn) receive(tx *transaction, r io.Reader) error {
 
 	hdr := c.received(tx)
 	mw := &msgWriter{
-		w:         sp,
+		w: sp,
 		// DATA lines were checked for bare CR/LF as they arrived (readData);
 		// BDAT content is length-framed and checked here (not BINARYMIME).
 		checkCRLF: c.verb == "BDAT" && tx.env.Body != string(smtp.BodyBinaryMIME),
