@@ -12,6 +12,8 @@ var errBareNewline = errors.New("bare CR or LF in message")
 var (
 	errBareData = smtpErr(554, [3]int{5, 6, 0}, "Bare CR or LF in message data not allowed")
 	errLost     = smtpErr(421, [3]int{4, 4, 2}, "Connection lost during transfer")
+	// errSizeExceeded is go-smtp's own MAIL SIZE= refusal, spelled alike.
+	errSizeExceeded = smtpErr(552, [3]int{5, 3, 4}, "Max message size exceeded")
 )
 
 // receive spools one message (DATA content already unstuffed by go-smtp,
@@ -40,6 +42,10 @@ func (c *conn) receive(tx *transaction, r io.Reader) error {
 	}
 	if werr != nil {
 		return c.transferFailed(tx, r, werr)
+	}
+	if c.lim.MaxMessageBytes > 0 && n > c.lim.MaxMessageBytes { // BDAT: go-smtp allows one more
+		c.log.Info("message too large", "tx", tx.id)
+		return smtp.ErrDataTooLarge
 	}
 	tx.env.Size = int64(len(hdr)) + mw.written
 	msg, err := sp.reader()

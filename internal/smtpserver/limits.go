@@ -86,7 +86,12 @@ func (s *Server) newGeneration(lim Limits) *generation {
 		gs.MaxRecipients = lim.MaxRecipients
 	}
 	if lim.MaxMessageBytes > 0 {
-		gs.MaxMessageBytes = lim.MaxMessageBytes
+		// One more than the limit: go-smtp's DATA reader refuses a message
+		// of exactly its limit (it fails the read after the last allowed
+		// byte, before seeing the end), while RFC 1870 allows SIZE octets.
+		// The real limit is ours: advertised in EHLO (replyLine), checked
+		// at MAIL SIZE= (session.Mail) and on the bytes received (receive).
+		gs.MaxMessageBytes = lim.MaxMessageBytes + 1
 	}
 	// TLSConfig stays nil in go-smtp: STARTTLS and implicit TLS are done
 	// by our framing layer (see conn.startTLS).

@@ -132,6 +132,9 @@ func rewrite(r reply) reply {
 // replyLine handles one reply line from go-smtp.
 func (c *conn) replyLine(line string) {
 	r := rewrite(parseReply(line))
+	if c.verb == "EHLO" && r.code == 250 && strings.HasPrefix(r.text, "SIZE ") && c.lim.MaxMessageBytes > 0 {
+		r.text = "SIZE " + strconv.FormatInt(c.lim.MaxMessageBytes, 10) // see newGeneration
+	}
 	first := c.respFirst
 	c.respFirst = r.last
 	if first && !r.plain && r.code == 250 {

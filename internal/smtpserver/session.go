@@ -120,6 +120,8 @@ func (s *session) Mail(_ string, opts *smtp.MailOptions) (err error) {
 		return errUTF8Addr // RFC 6531 3.5
 	case opts.RequireTLS && !c.info.TLS:
 		return errRequireTLS // RFC 8689 4.1
+	case c.lim.MaxMessageBytes > 0 && opts.Size > c.lim.MaxMessageBytes:
+		return errSizeExceeded // RFC 1870 6.2
 	}
 	if err := c.s.opts.Backend.CheckSender(c.ctx, &c.info, from); err != nil {
 		c.log.Info("sender refused", "from", from, "err", err.Error())
