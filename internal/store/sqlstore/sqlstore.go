@@ -96,6 +96,9 @@ type Store struct {
 	noSync                 bool
 
 	blobFD *os.File // blobs/, open for the Store's life: syncfs target
+	// syncBlobs makes new blob files durable (syncBlobs of this platform;
+	// tests inject failures).
+	syncBlobs func(dir *os.File, paths []string) error
 
 	wdb  *sql.DB // writer: one connection, used only by the writer goroutine
 	wc   *sql.Conn
@@ -143,6 +146,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir:        abs,
 		blobDir:    filepath.Join(abs, "blobs"),
+		syncBlobs:  syncBlobs,
 		spoolDir:   filepath.Join(abs, "spool"),
 		log:        opts.Logger,
 		now:        opts.Now,

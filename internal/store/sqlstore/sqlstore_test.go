@@ -435,3 +435,42 @@ func TestMetaDBPrivate(t *testing.T) {
 	}
 	st.Close()
 }
+
+// When making a batch's blob files durable fails, nothing is acknowledged
+// and nothing is stored: Deliver returns the error, the mailbox is
+// unchanged, no blob file stays, and the adopted spool file is back in
+// place for a retry, which succeeds once syncing works again.
+func TestBlobSyncFailure(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	a := setup(t, s)
+	injected := errors.New("injected: write-back error")
+	s.syncBlobs = func(*os.File, []string) error { return injected }
+	f, err := s.CreateSpool()
+	must(t, err)
+	defer os.Remove(f.Name())
+	defer f.Close()
+	_, err = f.WriteString(bigMsg("sync"))
+	must(t, err)
+	_, err = s.Deliver(ctx, &store.Delivery{Blob: f, Local: []store.LocalRecipient{{AccountID: a.ID}}})
+	if !errors.Is(err, injected) {
+		t.Fatalf("Deliver with failing sync: %v, want the sync error", err)
+	}
+	mb, err := s.Mailbox(ctx, a.ID, "INBOX")
+	must(t, err)
+	if mb.Messages != 0 || mb.UIDNext != 1 {
+		t.Errorf("INBOX after failed sync: %+v", mb)
+	}
+	if n := len(blobFiles(t, s.dir)); n != 0 {
+		t.Errorf("%d blob files after failed sync", n)
+	}
+	if b, err := os.ReadFile(f.Name()); err != nil || string(b) != bigMsg("sync") {
+		t.Fatalf("spool file after failed sync: %d bytes, %v", len(b), err)
+	}
+	s.syncBlobs = syncBlobs
+	res, err := s.Deliver(ctx, &store.Delivery{Blob: f, Local: []store.LocalRecipient{{AccountID: a.ID}}})
+	must(t, err)
+	if got := readMsg(t, s, res.Local[0].MailboxID, res.Local[0].UID); got != bigMsg("sync") {
+		t.Errorf("retried delivery stored %d bytes", len(got))
+	}
+}

@@ -165,7 +165,7 @@ func (s *Store) syncBatch(batch []*op) []*op {
 		return live
 	}
 	start := time.Now()
-	err := syncBlobs(s.blobFD, blobs)
+	err := s.syncBlobs(s.blobFD, blobs)
 	s.statSync.Add(int64(time.Since(start)))
 	if err != nil {
 		s.log.Error("sqlstore: syncing blobs", "err", err)
