@@ -308,3 +308,38 @@ func TestHelpListsEverything(t *testing.T) {
 		t.Errorf("version = %q", out)
 	}
 }
+
+// The config file comes from --config, else $PILLARBOX_CONFIG, else
+// pillarbox-data/pillarbox.toml; --config wins over the environment.
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.must("", "domain", "add", "env.test")
+	run := func(env string, args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		c := &cli{
+			stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+			getenv: func(k string) string {
+				if k == EnvConfig {
+					return env
+				}
+				return ""
+			},
+			rand: rand.Reader,
+		}
+		err := c.execute(context.Background(), append([]string{"--log-level", "error"}, args...))
+		return out.String(), err
+	}
+	out, err := run(e.cfgPath, "domain", "list")
+	if err != nil || !strings.Contains(out, "env.test") {
+		t.Fatalf("domain list with PILLARBOX_CONFIG: %v\n%s", err, out)
+	}
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	if _, err := run(missing, "domain", "list"); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("PILLARBOX_CONFIG naming a missing file: err = %v, want it named", err)
+	}
+	out, err = run(missing, "--config", e.cfgPath, "domain", "list")
+	if err != nil || !strings.Contains(out, "env.test") {
+		t.Fatalf("--config should win over PILLARBOX_CONFIG: %v\n%s", err, out)
+	}
+}
