@@ -24,9 +24,6 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// EnvConfig names the environment variable that overrides DefaultPath.
-const EnvConfig = "PILLARBOX_CONFIG"
-
 // Config is the whole configuration.
 type Config struct {
 	Path       string           `toml:"-"`        // file it was loaded from
@@ -82,15 +79,6 @@ type Log struct {
 type SubmissionConfig struct {
 	// SaveSent is the default "save a copy to Sent" for new accounts.
 	SaveSent bool `toml:"save_sent"`
-}
-
-// DefaultPath is the config file used without --config: $PILLARBOX_CONFIG
-// if set, else "pillarbox-data/pillarbox.toml".
-func DefaultPath() string {
-	if p := os.Getenv(EnvConfig); p != "" {
-		return p
-	}
-	return filepath.Join("pillarbox-data", "pillarbox.toml")
 }
 
 // Load reads, completes and validates the config file at path.

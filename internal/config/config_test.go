@@ -277,14 +277,3 @@ func TestQuote(t *testing.T) {
 		t.Fatalf("quoted path: %q, %v", got.TLS.Cert, err)
 	}
 }
-
-func TestDefaultPath(t *testing.T) {
-	t.Setenv(EnvConfig, "")
-	if got := DefaultPath(); got != filepath.Join("pillarbox-data", "pillarbox.toml") {
-		t.Errorf("DefaultPath = %q", got)
-	}
-	t.Setenv(EnvConfig, "/etc/pillarbox.toml")
-	if got := DefaultPath(); got != "/etc/pillarbox.toml" {
-		t.Errorf("DefaultPath with env = %q", got)
-	}
-}
