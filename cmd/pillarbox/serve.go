@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ import (
 )
 
 func (c *cli) serveCmd() *cobra.Command {
-	var cpuProfile string
+	var cpuProfile, traceFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the mail server from the config",
@@ -47,11 +48,20 @@ An invalid config is refused and the running one kept.`,
 				}
 				defer stop()
 			}
+			if traceFile != "" {
+				stop, err := startTrace(traceFile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return c.serve(cmd.Context(), cfg)
 		},
 	}
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for developers)")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
+	cmd.Flags().StringVar(&traceFile, "trace", "", "write a runtime execution trace to this file until shutdown (for developers)")
+	_ = cmd.Flags().MarkHidden("trace")
 	return cmd
 }
 
@@ -78,6 +88,19 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// startTrace starts a runtime/trace execution trace into path.
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 // serve runs the App until SIGTERM/SIGINT (or ctx ends); SIGHUP reloads.

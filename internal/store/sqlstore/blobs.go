@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,11 +19,26 @@ import (
 )
 
 // newBlobID returns 128 random bits as 32 lower-case hex digits.
-func newBlobID() string {
+func newBlobID(now time.Time) string {
 	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	ns := now.UnixNano()
+	b[0] = byte(now.Unix() / blobIDEpoch)
+	binary.BigEndian.PutUint64(b[1:9], uint64(ns)<<8) // low 56 bits of the clock
+	rand.Read(b[8:])                                  // never fails (crypto/rand panics instead)
 	return hex.EncodeToString(b[:])
 }
+
+// blobIDEpoch is how many seconds of blob IDs share their first byte.
+//
+// A blob ID is 16 bytes in hex: one byte that steps every 64 seconds
+// (cycling through 256 values in about 4.5 hours), 7 bytes of the clock in
+// nanoseconds, 8 random bytes. IDs made close in time share their first
+// byte and sort by creation, so the blobs and messages_blob indexes take
+// each commit's new IDs at one place (a page or two) rather than at random
+// pages all over the index: fewer pages written per commit. The first two
+// hex digits (the blobs/ subdirectory of a file blob) still spread files
+// over all 256 directories as time passes. Older random IDs stay valid.
+const blobIDEpoch = 64
 
 func validBlobID(id string) bool {
 	if len(id) != 32 {
@@ -91,7 +107,7 @@ type newBlob struct {
 // orphan cleanup removes, and cleanup only runs while no other Store uses
 // the directory, so it never sees a blob in flight.
 func (s *Store) putBlob(r io.Reader) (*newBlob, error) {
-	b := &newBlob{id: newBlobID(), undo: func() {}}
+	b := &newBlob{id: newBlobID(s.now()), undo: func() {}}
 	if f, ok := r.(*os.File); ok && filepath.Dir(filepath.Clean(f.Name())) == s.spoolDir {
 		return b, s.adoptSpool(b, f)
 	}

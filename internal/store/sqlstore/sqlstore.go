@@ -4,7 +4,7 @@
 //
 // On-disk layout under the data directory:
 //
-//	meta.db, meta.db-wal, meta.db-shm   SQLite database (WAL mode, synchronous=FULL)
+//	meta.db, meta.db-wal, meta.db-shm   SQLite database (WAL mode; the WAL is synced by us, durable.go)
 //	blobs/xx/<id>                       one immutable file per blob larger than 128 KiB;
 //	                                    <id> is 32 lower-case hex digits (128 random
 //	                                    bits), xx its first two
@@ -99,6 +99,9 @@ type Store struct {
 	// syncBlobs makes new blob files durable (syncBlobs of this platform;
 	// tests inject failures).
 	syncBlobs func(dir *os.File, paths []string) error
+	walFD     *os.File // meta.db-wal, synced by the durable stage (durable.go)
+	// syncFile makes the WAL durable (fdatasync; tests inject failures).
+	syncFile func(*os.File) error
 
 	wdb  *sql.DB // writer: one connection, used only by the writer goroutine
 	wc   *sql.Conn
@@ -114,6 +117,9 @@ type Store struct {
 	quit       chan struct{}
 	syncerDone chan struct{}
 	writerEnd  chan struct{}
+	toDurable  durableQueue // committed batches waiting for the WAL sync
+	durableEnd chan struct{}
+	failed     atomic.Bool // a WAL sync failed: writes are refused
 	closed     atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
@@ -124,6 +130,8 @@ type Store struct {
 	statBatches, statOps atomic.Int64
 	spoolSeq             atomic.Uint64 // spool file names
 	statSync, statTx     atomic.Int64  // nanoseconds in blob syncs and in transactions
+	statWALSync          atomic.Int64  // nanoseconds in WAL syncs
+	statWALSyncs         atomic.Int64  // WAL syncs
 }
 
 var (
@@ -147,6 +155,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir:        abs,
 		blobDir:    filepath.Join(abs, "blobs"),
 		syncBlobs:  syncBlobs,
+		syncFile:   fdatasync,
 		spoolDir:   filepath.Join(abs, "spool"),
 		log:        opts.Logger,
 		now:        opts.Now,
@@ -157,7 +166,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		quit:       make(chan struct{}),
 		syncerDone: make(chan struct{}),
 		writerEnd:  make(chan struct{}),
+		durableEnd: make(chan struct{}),
 	}
+	s.toDurable.init()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -174,6 +185,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.syncer()
 	go s.writer()
+	go s.durable()
 	return s, nil
 }
 
@@ -248,7 +260,9 @@ func (s *Store) dsn(writer bool) string {
 		if s.noSync {
 			q.Add("_pragma", "synchronous(OFF)")
 		} else {
-			q.Add("_pragma", "synchronous(FULL)")
+			// COMMIT does not wait for the disk: the durable stage
+			// syncs the WAL before anyone is answered (durable.go).
+			q.Add("_pragma", "synchronous(NORMAL)")
 		}
 	} else {
 		q.Add("_pragma", "query_only(1)")
@@ -290,6 +304,9 @@ func (s *Store) open() error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	if err := s.openWAL(); err != nil {
+		return err
+	}
 	s.rdb, err = sql.Open("sqlite", s.dsn(false))
 	if err != nil {
 		return err
@@ -316,6 +333,7 @@ func (s *Store) Close() error {
 		s.submitMu.Unlock()
 		close(s.quit)
 		<-s.writerEnd
+		<-s.durableEnd
 		s.logStats()
 		s.feed.closeAll()
 		s.closeErr = s.closeAll()
@@ -329,10 +347,12 @@ func (s *Store) logStats() {
 	if batches == 0 {
 		return
 	}
-	s.log.Debug("store closed", "commits", batches, "operations", ops,
+	s.log.Info("store closed", "commits", batches, "operations", ops,
 		"ops_per_commit", float64(ops)/float64(batches),
 		"avg_commit", time.Duration(s.statTx.Load()/batches).String(),
-		"blob_sync_total", time.Duration(s.statSync.Load()).String())
+		"blob_sync_total", time.Duration(s.statSync.Load()).String(),
+		"wal_syncs", s.statWALSyncs.Load(),
+		"wal_sync_total", time.Duration(s.statWALSync.Load()).String())
 }
 
 func (s *Store) closeAll() error {
@@ -351,6 +371,9 @@ func (s *Store) closeAll() error {
 	}
 	if s.blobFD != nil {
 		errs = append(errs, s.blobFD.Close())
+	}
+	if s.walFD != nil {
+		errs = append(errs, s.walFD.Close())
 	}
 	if s.lock != nil {
 		errs = append(errs, s.lock.Close())

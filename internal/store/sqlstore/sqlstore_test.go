@@ -173,7 +173,7 @@ func TestOrphanCleanup(t *testing.T) {
 	// the orphan could be that Store's delivery in flight.
 	holder, err := Open(dir, Options{})
 	must(t, err)
-	orphan := newBlobID()
+	orphan := newBlobID(time.Now())
 	must(t, os.WriteFile(filepath.Join(dir, "blobs", orphan[:2], orphan), []byte("half"), 0o600))
 	spool := filepath.Join(dir, "spool", "spool-123")
 	must(t, os.WriteFile(spool, []byte("partial"), 0o600))
@@ -260,7 +260,7 @@ func TestTwoStores(t *testing.T) {
 	}
 }
 
-func mustInbox(t *testing.T, s *Store, accountID int64) int64 {
+func mustInbox(t testing.TB, s *Store, accountID int64) int64 {
 	t.Helper()
 	m, err := s.Mailbox(context.Background(), accountID, "INBOX")
 	must(t, err)
@@ -472,5 +472,79 @@ func TestBlobSyncFailure(t *testing.T) {
 	must(t, err)
 	if got := readMsg(t, s, res.Local[0].MailboxID, res.Local[0].UID); got != bigMsg("sync") {
 		t.Errorf("retried delivery stored %d bytes", len(got))
+	}
+}
+
+func TestBlobIDsOrderedAndValid(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	prev := ""
+	for i := 0; i < 100; i++ {
+		id := newBlobID(base.Add(time.Duration(i) * time.Millisecond))
+		if !validBlobID(id) {
+			t.Fatalf("invalid id %q", id)
+		}
+		if id <= prev {
+			t.Fatalf("ids not increasing: %q after %q", id, prev)
+		}
+		prev = id
+	}
+	// The first byte steps with time, so file blobs spread over blobs/xx.
+	a, b := newBlobID(base), newBlobID(base.Add(blobIDEpoch*time.Second))
+	if a[:2] == b[:2] {
+		t.Fatalf("first byte did not step: %q %q", a, b)
+	}
+}
+
+// A delivery is answered only after the WAL sync that covers its commit
+// has returned: while the sync is held, Deliver has not returned.
+func TestAnsweredAfterWALSync(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	a := setup(t, s)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s.syncFile = func(f *os.File) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+		return fdatasync(f)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Deliver(ctx, &store.Delivery{Blob: strings.NewReader("Subject: x\r\n\r\nbody\r\n"), Local: []store.LocalRecipient{{AccountID: a.ID}}})
+		done <- err
+	}()
+	<-entered
+	select {
+	case err := <-done:
+		t.Fatalf("Deliver returned (%v) while the WAL sync was still running", err)
+	default:
+	}
+	close(release)
+	must(t, <-done)
+}
+
+// When the WAL sync fails, the deliveries it covered get the error, and
+// the Store refuses every later write (the kernel may have dropped the
+// dirty pages, so a later sync would prove nothing).
+func TestWALSyncFailure(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	a := setup(t, s)
+	injected := errors.New("injected: EIO")
+	s.syncFile = func(*os.File) error { return injected }
+	msg := func() *store.Delivery {
+		return &store.Delivery{Blob: strings.NewReader("Subject: x\r\n\r\nbody\r\n"), Local: []store.LocalRecipient{{AccountID: a.ID}}}
+	}
+	if _, err := s.Deliver(ctx, msg()); !errors.Is(err, injected) {
+		t.Fatalf("Deliver with failing WAL sync: %v, want the sync error", err)
+	}
+	s.syncFile = fdatasync
+	if _, err := s.Deliver(ctx, msg()); !errors.Is(err, errFailed) {
+		t.Fatalf("Deliver after a failed WAL sync: %v, want errFailed", err)
+	}
+	if err := s.SetQuota(ctx, a.ID, 1); !errors.Is(err, errFailed) {
+		t.Fatalf("SetQuota after a failed WAL sync: %v, want errFailed", err)
 	}
 }

@@ -64,6 +64,11 @@ func (s *Store) write(ctx context.Context, o *op) error {
 		o.runUndo()
 		return store.ErrClosed
 	}
+	if s.failed.Load() {
+		s.submitMu.RUnlock()
+		o.runUndo()
+		return errFailed
+	}
 	if len(o.blobs) > 0 && !s.noSync {
 		s.toSync.push(o)
 	} else {
@@ -120,17 +125,20 @@ func (q *opQueue) take() []*op {
 	return ops
 }
 
-// The write path has two stages so that the blob sync of some operations
-// overlaps the metadata commit of others:
+// The write path has three stages so that the slow parts of some
+// operations overlap the work of others:
 //
-//	syncer: takes the operations with new blob files, makes the files
-//	        durable (one syncfs for all of them), passes them on;
-//	writer: takes everything ready to commit (operations without blob
-//	        files go there directly) and commits it in one transaction,
-//	        then answers.
+//	syncer:  takes the operations with new blob files, makes the files
+//	         durable (one syncfs for all of them), passes them on;
+//	writer:  takes everything ready to commit (operations without blob
+//	         files go there directly) and commits it in one transaction
+//	         (synchronous=NORMAL: no fsync inside COMMIT), passes it on;
+//	durable: makes every batch committed meanwhile durable with one WAL
+//	         fdatasync, then answers (durable.go).
 //
 // Each stage takes all that accumulated while it was busy, so batches
-// grow with the load. A caller sees its result only after its commit.
+// grow with the load. A caller sees its result only after its commit is
+// on stable storage.
 func (s *Store) syncer() {
 	defer close(s.syncerDone)
 	for {
@@ -191,6 +199,7 @@ func (s *Store) writer() {
 			}
 			return
 		}
+		s.toDurable.waitTaken()
 		s.commitAll(s.toCommit.take())
 	}
 }
@@ -205,13 +214,15 @@ func (s *Store) commitAll(ops []*op) {
 	}
 	for len(live) > 0 {
 		n := min(len(live), maxBatch)
+		s.toDurable.waitTaken()
 		s.commitBatch(live[:n])
 		live = live[n:]
 	}
 }
 
 // commitBatch runs every operation of the batch in one transaction,
-// commits, and answers the waiters.
+// commits, and hands the batch to the durable stage (durable.go), which
+// answers the waiters once the commit is on stable storage.
 func (s *Store) commitBatch(live []*op) {
 	start := time.Now()
 	results, err := s.runTx(live)
@@ -227,16 +238,7 @@ func (s *Store) commitBatch(live []*op) {
 		}
 		return
 	}
-	for i, o := range live {
-		if results[i] != nil {
-			o.runUndo()
-			o.done <- results[i]
-			continue
-		}
-		s.removeBlobs(o.garbage)
-		s.feed.publish(o.changes)
-		o.done <- nil
-	}
+	s.toDurable.push(committed{ops: live, results: results})
 }
 
 // runTx runs the operations inside one IMMEDIATE transaction, each in
