@@ -176,7 +176,8 @@ func (c *cli) openStore() (*sqlstore.Store, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlstore.Open(cfg.DataDir, sqlstore.Options{Logger: log})
+	// The server indexes for search what admin commands store.
+	st, err := sqlstore.Open(cfg.DataDir, sqlstore.Options{Logger: log, NoIndexer: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}

@@ -220,7 +220,7 @@ func setLocalPorts(cfg *config.Config, offset int) {
 // quickstartAccount makes sure the domain and the account exist. It
 // returns the generated password, or "" when the account already existed.
 func (c *cli) quickstartAccount(ctx context.Context, cfg *config.Config, email string) (string, error) {
-	st, err := sqlstore.Open(cfg.DataDir, sqlstore.Options{Logger: discard()})
+	st, err := sqlstore.Open(cfg.DataDir, sqlstore.Options{Logger: discard(), NoIndexer: true})
 	if err != nil {
 		return "", fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}

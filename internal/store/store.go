@@ -166,13 +166,17 @@ type UIDPair struct{ Src, Dst uint32 }
 // Recipient of a Deliver call that is stored locally.
 type LocalRecipient struct {
 	AccountID int64
-	Mailbox   string   // mailbox name, e.g. "INBOX" ("" means INBOX); created if missing
+	Mailbox   string   // mailbox name, e.g. "INBOX" ("" means INBOX); created if missing unless NoCreate
 	Prefix    []byte   // header lines put before the shared blob (CRLF-terminated)
 	Flags     []string // initial flags, e.g. \Seen for Sent copies
 	// CheckQuota makes Deliver fail with ErrOverQuota when this message
 	// would take the account over its quota (IMAP APPEND, import). SMTP
 	// checks quota at RCPT time and leaves this false.
 	CheckQuota bool
+	// NoCreate makes Deliver fail with ErrNotFound (wrapped) when Mailbox
+	// does not exist, instead of creating it: IMAP APPEND answers
+	// NO [TRYCREATE] (RFC 9051 6.3.12). SMTP leaves it false.
+	NoCreate bool
 }
 
 // Delivery is one accepted message: a blob shared by all recipients, the
@@ -249,6 +253,20 @@ const (
 	ChangeFlags
 	ChangeExpunge
 	ChangeMailbox // created, renamed, deleted or subscription changed
+	// ChangeResync: something changed outside this process (the CLI
+	// importing while the server runs). Re-read the state of every
+	// selected mailbox of AccountID; AccountID 0 means any account (the
+	// backend cannot tell which). MailboxID, UID, ModSeq and Flags are
+	// zero. It is sent without closing the channel.
+	ChangeResync
+)
+
+// TextField selects what SearchText looks in.
+type TextField int
+
+const (
+	TextBody TextField = iota + 1 // the body: decoded text of the text/* parts (IMAP SEARCH BODY)
+	TextAll                       // headers (decoded, RFC 2047) and body (IMAP SEARCH TEXT)
 )
 
 // Change is one event on the change feed.
@@ -332,6 +350,18 @@ type Store interface {
 	Vanished(ctx context.Context, mailboxID int64, sinceModSeq uint64) ([]uint32, error)
 	// ChangedSince returns messages whose MODSEQ > sinceModSeq.
 	ChangedSince(ctx context.Context, mailboxID int64, sinceModSeq uint64) ([]Message, error)
+	// SearchText returns, in increasing order, the UIDs of the mailbox's
+	// messages whose decoded text (field) contains substr,
+	// case-insensitively. Results are exact (no false positives);
+	// messages not yet in the full-text index are read and checked
+	// directly. The text is what message.ExtractText makes of the message
+	// (headers unfolded and RFC 2047 decoded, text/* parts decoded to
+	// UTF-8, HTML reduced to its text, attachments skipped, at most about
+	// 1 MiB per message); for TextAll the per-recipient Prefix lines are
+	// searched too. Case-insensitive means Unicode simple case folding
+	// (strings.EqualFold's equivalence, message.Fold): no multi-rune
+	// foldings such as "ß" = "ss". An empty substr matches every message.
+	SearchText(ctx context.Context, mailboxID int64, field TextField, substr string) ([]uint32, error)
 
 	// Outbound queue.
 	QueueItems(ctx context.Context) ([]QueueItem, error)
@@ -350,6 +380,13 @@ type Store interface {
 	// buffered; a subscriber that falls behind gets a final Change with
 	// Kind 0 and its channel closed, and must resynchronise. cancel
 	// unsubscribes and closes the channel.
+	//
+	// Changes committed by another process (or another Store value) on
+	// the same data are not itemised: the backend notices them within
+	// about a second while there are subscribers and sends every
+	// subscriber one ChangeResync (AccountID 0 when it cannot tell the
+	// account), after which the subscriber re-reads what it shows.
+	// Several such commits in a row may give a single ChangeResync.
 	Subscribe(accountID int64) (ch <-chan Change, cancel func())
 
 	// Close ends the Store; later calls return nil, other methods return

@@ -166,7 +166,7 @@ func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byt
 		return res, err
 	}
 	for i, lr := range locals {
-		mb, err := t.deliveryMailbox(lr.AccountID, lr.Mailbox)
+		mb, err := t.deliveryMailbox(lr.AccountID, lr.Mailbox, lr.NoCreate)
 		if err != nil {
 			return res, err
 		}
@@ -193,8 +193,8 @@ func (t *wtx) deliver(b *newBlob, locals []store.LocalRecipient, structs [][]byt
 }
 
 // deliveryMailbox returns the mailbox a delivery goes to, creating it if
-// needed; through the transaction's cache when there is one.
-func (t *wtx) deliveryMailbox(accountID int64, name string) (*store.Mailbox, error) {
+// needed (unless noCreate); through the transaction's cache when there is one.
+func (t *wtx) deliveryMailbox(accountID int64, name string, noCreate bool) (*store.Mailbox, error) {
 	var mb *store.Mailbox
 	var err error
 	if t.cache != nil {
@@ -206,6 +206,9 @@ func (t *wtx) deliveryMailbox(accountID int64, name string) (*store.Mailbox, err
 	}
 	if err != store.ErrNotFound {
 		return mb, err
+	}
+	if noCreate { // store.LocalRecipient.NoCreate (IMAP APPEND: TRYCREATE)
+		return nil, fmt.Errorf("sqlstore: mailbox %q: %w", name, store.ErrNotFound)
 	}
 	if err := t.accountExists(accountID); err != nil {
 		return nil, err

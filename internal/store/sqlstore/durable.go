@@ -110,7 +110,7 @@ func (s *Store) durable() {
 // finish syncs the WAL once for the given batches and answers them.
 func (s *Store) finish(batches []committed) {
 	var err error
-	if !s.noSync {
+	if !s.noSync && needsSync(batches) {
 		start := time.Now()
 		err = s.syncWAL()
 		s.statWALSync.Add(int64(time.Since(start)))
@@ -137,6 +137,18 @@ func (s *Store) finish(batches []committed) {
 			o.done <- nil
 		}
 	}
+}
+
+// needsSync reports whether any operation of the batches may have written.
+func needsSync(batches []committed) bool {
+	for _, b := range batches {
+		for _, o := range b.ops {
+			if !o.readOnly {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // errFailed is returned by writes after a failed WAL sync.

@@ -20,6 +20,9 @@ type feed struct {
 type subscriber struct {
 	account int64
 	ch      chan store.Change
+	// lastResync: the last change sent was a ChangeResync (feed.resync
+	// sends no second one while it is unread).
+	lastResync bool
 }
 
 // Subscribe returns the change feed of one account (see store.Store).
@@ -74,6 +77,7 @@ func (f *feed) publish(changes []store.Change) {
 			c := c
 			c.Flags = append([]string(nil), c.Flags...)
 			sub.ch <- c
+			sub.lastResync = false
 		}
 	}
 }

@@ -115,6 +115,20 @@ CREATE TABLE queue_recipients (
 `,
 	// 2: small blobs inline (NULL: the blob is a file in blobs/).
 	`ALTER TABLE blobs ADD COLUMN data BLOB;`,
+	// 3: full-text index (fts.go). blobs.text_doc: NULL = not indexed yet,
+	// 0 = indexed without text (no message uses the blob), > 0 = rowid of
+	// its row in text_fts. SQLite only (FTS5); PostgreSQL would use
+	// pg_trgm over a plain table.
+	`
+ALTER TABLE blobs ADD COLUMN text_doc BIGINT;
+CREATE INDEX blobs_text_pending ON blobs(id) WHERE text_doc IS NULL;
+CREATE INDEX blobs_text_doc ON blobs(text_doc) WHERE text_doc IS NOT NULL;
+CREATE VIRTUAL TABLE text_fts USING fts5(hdr, body, tokenize = 'trigram case_sensitive 1');
+CREATE TRIGGER blobs_text_gone AFTER DELETE ON blobs WHEN old.text_doc > 0 BEGIN
+	DELETE FROM text_fts WHERE rowid = old.text_doc;
+END;
+INSERT INTO sequences (name, value) VALUES ('textdoc', 0);
+`,
 }
 
 // Sequence names in the sequences table.
@@ -123,6 +137,7 @@ const (
 	seqMailbox     = "mailbox"
 	seqMessage     = "message"     // global message id (POP3 UID); seeded with the clock
 	seqUIDValidity = "uidvalidity" // seeded with the clock, in seconds
+	seqTextDoc     = "textdoc"     // rowids of text_fts (migration 3)
 )
 
 // migrate creates or upgrades the schema in one IMMEDIATE transaction, so

@@ -86,6 +86,10 @@ type Options struct {
 	// synchronous=OFF. For tests and benchmarks only: a crash can lose
 	// acknowledged data.
 	NoSync bool
+	// NoIndexer does not start the background full-text indexer (fts.go)
+	// (short-lived processes such as CLI commands: the server indexes
+	// what they store). SearchText works either way.
+	NoIndexer bool
 }
 
 // Store is the embedded backend. Create it with Open.
@@ -125,6 +129,7 @@ type Store struct {
 	closeErr   error
 
 	feed feed
+	bg   background // full-text indexer, cross-process change poller (background.go)
 
 	// Statistics: committed batches and the operations in them.
 	statBatches, statOps atomic.Int64
@@ -186,6 +191,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	go s.syncer()
 	go s.writer()
 	go s.durable()
+	if err := s.startBackground(opts.NoIndexer); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
 	return s, nil
 }
 
@@ -334,6 +343,7 @@ func (s *Store) Close() error {
 		close(s.quit)
 		<-s.writerEnd
 		<-s.durableEnd
+		s.stopBackground()
 		s.logStats()
 		s.feed.closeAll()
 		s.closeErr = s.closeAll()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -546,5 +547,24 @@ func TestWALSyncFailure(t *testing.T) {
 	}
 	if err := s.SetQuota(ctx, a.ID, 1); !errors.Is(err, errFailed) {
 		t.Fatalf("SetQuota after a failed WAL sync: %v, want errFailed", err)
+	}
+}
+
+// Operations that write nothing (the cross-process poll) cost no WAL sync.
+func TestReadOnlyOpNoSync(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{NoIndexer: true})
+	a := setup(t, s)
+	var syncs atomic.Int32
+	s.syncFile = func(f *os.File) error { syncs.Add(1); return fdatasync(f) }
+	if _, err := s.dataVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n != 0 {
+		t.Fatalf("a read-only operation cost %d WAL syncs", n)
+	}
+	must(t, s.SetQuota(ctx, a.ID, 1<<20))
+	if n := syncs.Load(); n != 1 {
+		t.Fatalf("a write cost %d WAL syncs, want 1", n)
 	}
 }

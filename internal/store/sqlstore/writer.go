@@ -23,6 +23,9 @@ type op struct {
 	undo func()
 	// cached marks a delivery: it may use the transaction's txCache.
 	cached bool
+	// readOnly marks an operation that writes nothing (it only needs the
+	// writer connection): a batch of such operations needs no WAL sync.
+	readOnly bool
 
 	state atomic.Int32 // opPending -> opTaken | opCancelled
 	done  chan error
