@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"pillarbox/internal/imap"
-	"pillarbox/internal/store"
 )
 
 type lineResult struct {
@@ -35,16 +34,11 @@ func cmdIdle(s *session, c *imap.Command) error {
 		lines <- lineResult{line, err}
 	}()
 	for {
-		feed := s.feedChan()
 		select {
 		case r := <-lines:
 			return s.idleEnd(r)
-		case ch, ok := <-feed:
-			if !ok {
-				s.sel.feed, s.sel.resync = nil, true
-			} else {
-				s.sel.take(ch)
-			}
+		case <-s.feedReady():
+			s.sel.poll()
 			if err := s.idlePush(); err != nil {
 				s.abandonIdle(lines)
 				return err
@@ -56,12 +50,13 @@ func cmdIdle(s *session, c *imap.Command) error {
 	}
 }
 
-// feedChan is the selected mailbox's feed, or nil (never ready).
-func (s *session) feedChan() <-chan store.Change {
-	if s.sel == nil {
+// feedReady signals changes on the selected mailbox's feed; nil (never
+// ready) when nothing is selected.
+func (s *session) feedReady() <-chan struct{} {
+	if s.sel == nil || s.sel.sub == nil {
 		return nil
 	}
-	return s.sel.feed
+	return s.sel.sub.Ready()
 }
 
 // idlePush sends pending mailbox updates at once.

@@ -46,9 +46,8 @@ type view struct {
 	highestModSeq uint64   // HIGHESTMODSEQ as reported at SELECT, raised by flush
 	searchRes     []uint32 // SEARCHRES "$" (RFC 5182) as UIDs, sorted
 
-	feed   <-chan store.Change
-	cancel func()
-	resync bool // re-read the mailbox from the store at the next flush
+	sub    store.Subscription // the account's change feed; nil once closed
+	resync bool               // re-read the mailbox from the store at the next flush
 }
 
 // viewMsg is one message as the client knows it.
@@ -69,18 +68,18 @@ var systemFlags = []string{store.FlagAnswered, store.FlagFlagged, store.FlagDele
 // subscription comes first, so no change after the read can be missed
 // (changes from before it are recognised as known).
 func openView(ctx context.Context, st store.Store, acct int64, name string, readOnly bool) (*view, error) {
-	feed, cancel := st.Subscribe(acct)
-	v := &view{st: st, acct: acct, readOnly: readOnly, feed: feed, cancel: cancel,
+	sub := st.Subscribe(acct)
+	v := &view{st: st, acct: acct, readOnly: readOnly, sub: sub,
 		dirty: map[uint32]struct{}{}, expunged: map[uint32]struct{}{},
 		flagIndex: map[string]uint32{}, keywords: map[string]struct{}{}}
 	mb, err := st.Mailbox(ctx, acct, name)
 	if err != nil {
-		cancel()
+		sub.Close()
 		return nil, err
 	}
 	msgs, err := st.Messages(ctx, mb.ID, 1, false)
 	if err != nil {
-		cancel()
+		sub.Close()
 		return nil, err
 	}
 	v.mb = mb
@@ -98,9 +97,9 @@ func openView(ctx context.Context, st store.Store, acct int64, name string, read
 
 // close ends the feed subscription.
 func (v *view) close() {
-	if v.cancel != nil {
-		v.cancel()
-		v.cancel = nil
+	if v.sub != nil {
+		v.sub.Close()
+		v.sub = nil
 	}
 }
 
@@ -185,19 +184,13 @@ func (v *view) isExpunged(uid uint32) bool {
 }
 
 // poll moves what waits on the feed into the view, without blocking.
+// Everything the store published before now is there (store.Subscription).
 func (v *view) poll() {
-	for v.feed != nil {
-		select {
-		case c, ok := <-v.feed:
-			if !ok {
-				v.feed = nil // fell behind (after a Kind 0) or closed: re-read
-				v.resync = true
-				return
-			}
-			v.take(c)
-		default:
-			return
-		}
+	if v.sub == nil {
+		return
+	}
+	for _, c := range v.sub.Take() {
+		v.take(c)
 	}
 }
 
@@ -222,7 +215,7 @@ func (v *view) take(c store.Change) {
 		}
 	case store.ChangeResync: // changed by another process
 		v.resync = true
-	default: // Kind 0: fell behind (the channel closes next); unknown kinds alike
+	default: // Kind 0: changes were dropped; unknown kinds alike
 		v.resync = true
 	}
 	if len(v.adds)+len(v.dirty)+len(v.expunged) > maxPending {
@@ -286,10 +279,6 @@ var errMailboxGone = byeErr("", "Selected mailbox was deleted, have to disconnec
 func (v *view) sync(ctx context.Context) error {
 	if !v.resync {
 		return nil
-	}
-	if v.feed == nil {
-		v.close()
-		v.feed, v.cancel = v.st.Subscribe(v.acct)
 	}
 	v.resync = false
 	mb, err := v.st.MailboxByID(ctx, v.mb.ID)

@@ -376,10 +376,12 @@ type Store interface {
 	OpenBlob(ctx context.Context, blobID string) (MessageReader, error)
 
 	// Subscribe returns the change feed of one account: every Change made
-	// through this Store value after Subscribe returns. The channel is
-	// buffered; a subscriber that falls behind gets a final Change with
-	// Kind 0 and its channel closed, and must resynchronise. cancel
-	// unsubscribes and closes the channel.
+	// through this Store value after Subscribe returns, available from
+	// Take by the time the call that made it has returned. Publishing
+	// never waits for subscribers; one that lets more than a few thousand
+	// changes pile up gets them replaced by one Change with Kind 0 and
+	// must resynchronise (re-read what it shows); so does every
+	// subscriber when the Store closes.
 	//
 	// Changes committed by another process (or another Store value) on
 	// the same data are not itemised: the backend notices them within
@@ -387,11 +389,27 @@ type Store interface {
 	// subscriber one ChangeResync (AccountID 0 when it cannot tell the
 	// account), after which the subscriber re-reads what it shows.
 	// Several such commits in a row may give a single ChangeResync.
-	Subscribe(accountID int64) (ch <-chan Change, cancel func())
+	Subscribe(accountID int64) Subscription
 
 	// Close ends the Store; later calls return nil, other methods return
 	// ErrClosed.
 	Close() error
+}
+
+// Subscription is one subscriber's change feed (Store.Subscribe). An idle
+// subscription costs little memory (no buffer until changes wait), so
+// thousands of IMAP sessions in IDLE can each hold one.
+type Subscription interface {
+	// Ready receives a value (it has capacity 1) when changes wait for
+	// Take. A value may be left over from changes already taken.
+	Ready() <-chan struct{}
+	// Take returns every change waiting, oldest first, or nil. A Change
+	// with Kind 0 means changes were dropped: resynchronise. The
+	// subscription goes on after it.
+	Take() []Change
+	// Close unsubscribes; Take returns nil afterwards. Calling it again
+	// does nothing.
+	Close()
 }
 
 // MessageReader gives random access to a message's bytes.

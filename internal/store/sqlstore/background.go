@@ -120,15 +120,10 @@ func (f *feed) resync() {
 	defer f.mu.Unlock()
 	for _, m := range f.subs {
 		for sub := range m {
-			if sub.lastResync && len(sub.ch) > 0 {
+			if sub.lastResync && len(sub.queue) > 0 {
 				continue // the last one sent is still queued: it covers this
 			}
-			if len(sub.ch) >= cap(sub.ch)-1 {
-				sub.ch <- store.Change{AccountID: sub.account} // Kind 0: resynchronise
-				f.drop(sub)
-				continue
-			}
-			sub.ch <- store.Change{Kind: store.ChangeResync}
+			f.queue(sub, store.Change{Kind: store.ChangeResync})
 			sub.lastResync = true
 		}
 	}

@@ -151,8 +151,9 @@ func TestChangeResync(t *testing.T) {
 	dir := t.TempDir()
 	s1 := openTest(t, dir, Options{NoSync: true})
 	a := setup(t, s1)
-	ch, cancel := s1.Subscribe(a.ID)
-	defer cancel()
+	sub := s1.Subscribe(a.ID)
+	defer sub.Close()
+	ch := &changeReader{sub: sub}
 
 	// Own commits: itemised changes, and data_version does not move.
 	r := deliver(t, s1, a.ID, msg("own"))
@@ -191,32 +192,39 @@ func TestChangeResync(t *testing.T) {
 // TestResyncCoalesced: an unread ChangeResync is not repeated.
 func TestResyncCoalesced(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{NoSync: true, NoIndexer: true})
-	ch, cancel := s.Subscribe(7)
-	defer cancel()
+	sub := s.Subscribe(7)
+	defer sub.Close()
 	s.feed.resync()
 	s.feed.resync()
-	if len(ch) != 1 {
-		t.Fatalf("%d changes queued after two resyncs, want 1", len(ch))
+	if got := sub.Take(); len(got) != 1 {
+		t.Fatalf("%d changes queued after two resyncs, want 1", len(got))
 	}
-	<-ch
 	s.feed.resync()
-	if c := <-ch; c.Kind != store.ChangeResync {
-		t.Errorf("resync after the first was read: %+v", c)
+	if got := sub.Take(); len(got) != 1 || got[0].Kind != store.ChangeResync {
+		t.Errorf("resync after the first was read: %+v", got)
 	}
 }
 
-func nextChange(t *testing.T, ch <-chan store.Change) store.Change {
+// changeReader reads a Subscription one change at a time.
+type changeReader struct {
+	sub store.Subscription
+	buf []store.Change
+}
+
+func nextChange(t *testing.T, r *changeReader) store.Change {
 	t.Helper()
-	select {
-	case c, ok := <-ch:
-		if !ok {
-			t.Fatal("change feed closed")
+	deadline := time.After(20 * time.Second)
+	for len(r.buf) == 0 {
+		select {
+		case <-r.sub.Ready():
+			r.buf = r.sub.Take()
+		case <-deadline:
+			t.Fatal("no change on the feed")
 		}
-		return c
-	case <-time.After(20 * time.Second): // a guard against hanging
-		t.Fatal("no change on the feed")
 	}
-	return store.Change{}
+	c := r.buf[0]
+	r.buf = r.buf[1:]
+	return c
 }
 
 // searchCorpus builds n messages of about 1.5 KiB with a few words

@@ -220,13 +220,27 @@ func (e *env) checkCounts(accountID int64) {
 
 // next receives one change or fails after a generous deadline (a guard
 // against hanging, not a timing assertion).
-func next(t *testing.T, ch <-chan store.Change) (store.Change, bool) {
+// feedReader reads a Subscription one change at a time.
+type feedReader struct {
+	sub store.Subscription
+	buf []store.Change
+}
+
+func newFeedReader(sub store.Subscription) *feedReader { return &feedReader{sub: sub} }
+
+// next returns the next change, failing the test if none comes.
+func (r *feedReader) next(t *testing.T) store.Change {
 	t.Helper()
-	select {
-	case c, ok := <-ch:
-		return c, ok
-	case <-time.After(20 * time.Second):
-		t.Fatal("no change on the feed")
-		return store.Change{}, false
+	deadline := time.After(20 * time.Second)
+	for len(r.buf) == 0 {
+		select {
+		case <-r.sub.Ready():
+			r.buf = r.sub.Take()
+		case <-deadline:
+			t.Fatal("no change on the feed")
+		}
 	}
+	c := r.buf[0]
+	r.buf = r.buf[1:]
+	return c
 }
