@@ -78,8 +78,9 @@ func (c *cli) rootCmd() *cobra.Command {
 		Use:   "pillarbox",
 		Short: "Pillarbox: a complete mail server in one binary",
 		Long: `Pillarbox is a complete mail server in one binary: SMTP receiving (MX and
-submission) into a durable embedded store, with IMAP, POP3 and outbound
-delivery to follow.
+submission) into a durable embedded store, read over IMAP (IMAP4rev2 and
+IMAP4rev1, IDLE, CONDSTORE/QRESYNC), with POP3 and outbound delivery to
+follow.
 
 Start here:
   pillarbox quickstart you@example.com     set up ./pillarbox-data and serve

@@ -23,14 +23,15 @@ func (c *cli) serveCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the mail server from the config",
 		Long: `Run the mail server from the config (--config, $PILLARBOX_CONFIG or
-pillarbox-data/pillarbox.toml): every SMTP listener of [listen] (smtp,
-submission, submissions) is bound, or none; imap/imaps/pop3/pop3s are
+pillarbox-data/pillarbox.toml): every listener of [listen] (smtp,
+submission, submissions, imap, imaps) is bound, or none; pop3/pop3s are
 accepted but not served yet (a warning says so).
 
 Signals: SIGTERM and SIGINT shut down gracefully (no new sessions; sessions in
-flight get up to 30 seconds to finish, then 421; nothing accepted is lost).
+flight get up to 30 seconds to finish, then 421 (SMTP) or BYE (IMAP; IDLE
+sessions at once); nothing accepted is lost).
 SIGHUP re-reads the config and the TLS certificate files: log.level and every
-[limits] key apply to sessions that start afterwards; hostname, data_dir,
+[limits] and [imap] key apply to sessions that start afterwards; hostname, data_dir,
 [listen], tls.cert/tls.key and log.format need a restart (the log names them).
 An invalid config is refused and the running one kept.`,
 		Example: `  pillarbox serve

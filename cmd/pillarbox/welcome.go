@@ -48,8 +48,8 @@ func (c *cli) printWelcome(cfg *config.Config, cfgPath string, created bool, ema
 		{"SMTP (MX, from other servers)", l.SMTP, "STARTTLS offered", ""},
 		{"Submission", l.Submission, "STARTTLS, required", "send mail; AUTH PLAIN/LOGIN/SCRAM-SHA-256"},
 		{"Submissions", l.Submissions, "implicit TLS", "send mail; AUTH PLAIN/LOGIN/SCRAM-SHA-256"},
-		{"IMAP", l.IMAP, "STARTTLS", "not served yet"},
-		{"IMAPS", l.IMAPS, "implicit TLS", "not served yet"},
+		{"IMAP", l.IMAP, "STARTTLS, required", "read mail; IMAP4rev2/rev1, IDLE"},
+		{"IMAPS", l.IMAPS, "implicit TLS", "read mail; IMAP4rev2/rev1, IDLE"},
 		{"POP3", l.POP3, "STARTTLS", "not served yet"},
 		{"POP3S", l.POP3S, "implicit TLS", "not served yet"},
 	} {

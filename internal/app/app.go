@@ -1,6 +1,7 @@
 // Package app is Pillarbox's composition root: it turns a config.Config into
 // a running server (store, TLS material, authenticator, local delivery and
-// one smtpserver.Server per SMTP listener kind) and owns their lifecycle.
+// one server per listener kind: smtpserver for smtp/submission/submissions,
+// imapserver for imap/imaps) and owns their lifecycle.
 //
 // Lifecycle: New opens the store and loads TLS material (a self-signed
 // certificate is generated when the configured files are absent); Start
@@ -8,8 +9,8 @@
 // plus waiting for the context; Shutdown stops accepting, lets sessions in
 // flight finish until its context expires (then they get 421), and closes
 // the store. Reload re-reads the config file and applies the log level and
-// every [limits] key to new sessions (see Reload), and reloads the TLS
-// certificates.
+// every [limits] and [imap] key to new sessions (see Reload), and reloads
+// the TLS certificates.
 //
 // limits.sessions is one limit.Counter shared by every endpoint, so it
 // bounds concurrent sessions over all listeners together.
@@ -32,6 +33,7 @@ import (
 	"pillarbox/internal/certs"
 	"pillarbox/internal/config"
 	"pillarbox/internal/delivery"
+	"pillarbox/internal/imapserver"
 	"pillarbox/internal/limit"
 	"pillarbox/internal/smtpserver"
 	"pillarbox/internal/store"
@@ -47,6 +49,8 @@ const (
 	ListenSMTP        = "smtp"
 	ListenSubmission  = "submission"
 	ListenSubmissions = "submissions"
+	ListenIMAP        = "imap"
+	ListenIMAPS       = "imaps"
 )
 
 // App is a configured Pillarbox instance.
@@ -72,10 +76,17 @@ type App struct {
 	done     chan struct{} // closed by Shutdown
 }
 
+// server is what every endpoint package's Server is.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
 // endpoint is one server with the listeners it serves.
 type endpoint struct {
 	name      string
-	srv       *smtpserver.Server
+	srv       server
+	setLimits func(*config.Config) // applies a reloaded config's limits to new sessions
 	listeners []net.Listener
 }
 
@@ -112,9 +123,11 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	})
 	a.backend = delivery.NewLocal(st, delivery.LocalOptions{Logger: logger.With("component", "delivery")})
 	a.servers = []*endpoint{
-		{name: ListenSMTP, srv: a.newSMTP(smtpserver.ModeMX)},
-		{name: ListenSubmission, srv: a.newSMTP(smtpserver.ModeSubmission)},
-		{name: ListenSubmissions, srv: a.newSMTP(smtpserver.ModeSubmissions)},
+		a.newSMTP(ListenSMTP, smtpserver.ModeMX),
+		a.newSMTP(ListenSubmission, smtpserver.ModeSubmission),
+		a.newSMTP(ListenSubmissions, smtpserver.ModeSubmissions),
+		a.newIMAP(ListenIMAP, false),
+		a.newIMAP(ListenIMAPS, true),
 	}
 	return a, nil
 }
@@ -131,11 +144,9 @@ func tlsPaths(cfg *config.Config) (string, string) {
 	return cfg.Abs(cert), cfg.Abs(key)
 }
 
-func (a *App) newSMTP(mode smtpserver.Mode) *smtpserver.Server {
+func (a *App) newSMTP(name string, mode smtpserver.Mode) *endpoint {
 	l := smtpLimits(a.cfg.Limits)
-	name := map[smtpserver.Mode]string{smtpserver.ModeMX: ListenSMTP,
-		smtpserver.ModeSubmission: ListenSubmission, smtpserver.ModeSubmissions: ListenSubmissions}[mode]
-	return smtpserver.New(smtpserver.Options{
+	srv := smtpserver.New(smtpserver.Options{
 		Mode:            mode,
 		Hostname:        a.cfg.Hostname,
 		TLSConfig:       a.certs.TLSConfig(),
@@ -151,6 +162,42 @@ func (a *App) newSMTP(mode smtpserver.Mode) *smtpserver.Server {
 		DataTimeout:     l.DataTimeout,
 		Sessions:        a.sessions,
 	})
+	return &endpoint{name: name, srv: srv, setLimits: func(c *config.Config) { srv.SetLimits(smtpLimits(c.Limits)) }}
+}
+
+func (a *App) newIMAP(name string, implicitTLS bool) *endpoint {
+	l := imapLimits(a.cfg)
+	srv := imapserver.New(imapserver.Options{
+		Hostname:           a.cfg.Hostname,
+		TLSConfig:          a.certs.TLSConfig(),
+		ImplicitTLS:        implicitTLS,
+		Store:              a.st,
+		Auth:               a.auth,
+		Logger:             a.log.With("component", "imap", "listener", name),
+		MaxLine:            l.MaxLine,
+		MaxLiteral:         l.MaxLiteral,
+		MaxConnsPerIP:      l.MaxConnsPerIP,
+		MaxConnsPerAccount: l.MaxConnsPerAccount,
+		MaxErrors:          l.MaxErrors,
+		AutoLogout:         l.AutoLogout,
+		CommandTimeout:     l.CommandTimeout,
+		Sessions:           a.sessions,
+	})
+	return &endpoint{name: name, srv: srv, setLimits: func(c *config.Config) { srv.SetLimits(imapLimits(c)) }}
+}
+
+// imapLimits maps [limits] and [imap] to an IMAP server's per-connection
+// limits: message_size is the largest literal (APPENDLIMIT).
+func imapLimits(c *config.Config) imapserver.Limits {
+	return imapserver.Limits{
+		MaxLine:            c.IMAP.LineLength,
+		MaxLiteral:         int64(c.Limits.MessageSize),
+		MaxConnsPerIP:      c.Limits.ConnectionsPerIP,
+		MaxConnsPerAccount: c.IMAP.ConnectionsPerAccount,
+		MaxErrors:          c.Limits.ErrorsPerSession,
+		AutoLogout:         time.Duration(c.IMAP.Autologout),
+		CommandTimeout:     time.Duration(c.Limits.CommandTimeout),
+	}
 }
 
 // smtpLimits maps the config's [limits] to an SMTP server's per-connection
@@ -179,6 +226,10 @@ func listenAddrs(cfg *config.Config, name string) []string {
 		return cfg.Listen.Submission
 	case ListenSubmissions:
 		return cfg.Listen.Submissions
+	case ListenIMAP:
+		return cfg.Listen.IMAP
+	case ListenIMAPS:
+		return cfg.Listen.IMAPS
 	}
 	return nil
 }
@@ -223,27 +274,27 @@ func (a *App) Start(ctx context.Context) error {
 
 func (a *App) serve(ep *endpoint, l net.Listener) {
 	err := ep.srv.Serve(l)
-	if err != nil && !errors.Is(err, smtpserver.ErrServerClosed) {
+	if err != nil && !errors.Is(err, smtpserver.ErrServerClosed) && !errors.Is(err, imapserver.ErrServerClosed) {
 		a.log.Error("server stopped", "listener", ep.name, "addr", l.Addr().String(), "err", err)
 		a.serveErr <- fmt.Errorf("%s %s: %w", ep.name, l.Addr(), err)
 	}
 }
 
-// warnNotImplemented logs, once, the configured listeners that later
-// issues serve (IMAP, POP3).
+// warnNotImplemented logs, once, the configured listeners that a later
+// issue serves (POP3).
 func (a *App) warnNotImplemented() {
 	l := a.cfg.Listen
 	var attrs []any
 	for _, x := range []struct {
 		name  string
 		addrs []string
-	}{{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S}} {
+	}{{"pop3", l.POP3}, {"pop3s", l.POP3S}} {
 		if len(x.addrs) > 0 {
 			attrs = append(attrs, x.name, x.addrs)
 		}
 	}
 	if len(attrs) > 0 {
-		a.log.Warn("IMAP and POP3 are not implemented yet; these listeners are not served", attrs...)
+		a.log.Warn("POP3 is not implemented yet; these listeners are not served", attrs...)
 	}
 }
 
@@ -380,14 +431,14 @@ func (a *App) applyConfig(old, cfg *config.Config) {
 			a.log.Warn("reload: bad log level", "level", cfg.Log.Level)
 		}
 	}
-	if cfg.Limits != old.Limits {
+	if cfg.Limits != old.Limits || cfg.IMAP != old.IMAP {
 		l := cfg.Limits
 		for _, ep := range a.servers {
-			ep.srv.SetLimits(smtpLimits(l))
+			ep.setLimits(cfg)
 		}
 		a.sessions.SetMax(l.Sessions)
 		a.auth.SetLockout(l.AuthFailures, time.Duration(l.AuthLockout))
-		a.log.Info("reload: limits apply to new sessions", "changed", changedLimits(old.Limits, l))
+		a.log.Info("reload: limits apply to new sessions", "changed", changedLimits(old, cfg))
 	}
 	if keys := restartKeys(old, cfg); len(keys) > 0 {
 		a.log.Warn("reload: these settings were not applied and need a restart", "keys", keys)
@@ -431,8 +482,9 @@ func restartKeys(old, cfg *config.Config) []string {
 	return keys
 }
 
-// changedLimits names the [limits] keys that differ, for the log.
-func changedLimits(o, n config.Limits) []string {
+// changedLimits names the [limits] and [imap] keys that differ, for the log.
+func changedLimits(oc, nc *config.Config) []string {
+	o, n := oc.Limits, nc.Limits
 	var keys []string
 	add := func(key string, differ bool) {
 		if differ {
@@ -449,5 +501,8 @@ func changedLimits(o, n config.Limits) []string {
 	add("auth_lockout", o.AuthLockout != n.AuthLockout)
 	add("command_timeout", o.CommandTimeout != n.CommandTimeout)
 	add("data_timeout", o.DataTimeout != n.DataTimeout)
+	add("imap.line_length", oc.IMAP.LineLength != nc.IMAP.LineLength)
+	add("imap.connections_per_account", oc.IMAP.ConnectionsPerAccount != nc.IMAP.ConnectionsPerAccount)
+	add("imap.autologout", oc.IMAP.Autologout != nc.IMAP.Autologout)
 	return keys
 }

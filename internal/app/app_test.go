@@ -50,6 +50,8 @@ func testAppWith(t testing.TB, w io.Writer, change func(*config.Config)) *App {
 		SMTP:        []string{"127.0.0.1:0"},
 		Submission:  []string{"127.0.0.1:0"},
 		Submissions: []string{"127.0.0.1:0"},
+		IMAP:        []string{"127.0.0.1:0"},
+		IMAPS:       []string{"127.0.0.1:0"},
 	}
 	out := io.Discard
 	if testing.Verbose() {

@@ -34,6 +34,16 @@ type Config struct {
 	Limits     Limits           `toml:"limits"`
 	Log        Log              `toml:"log"`
 	Submission SubmissionConfig `toml:"submission"`
+	IMAP       IMAP             `toml:"imap"`
+}
+
+// IMAP holds the IMAP server's own settings; [limits] applies to IMAP
+// too (message_size is APPENDLIMIT, connections_per_ip, sessions,
+// errors_per_session, auth_*, command_timeout for a half-sent command).
+type IMAP struct {
+	LineLength            int      `toml:"line_length"`             // longest command line, literals excluded
+	ConnectionsPerAccount int      `toml:"connections_per_account"` // concurrent sessions of one account
+	Autologout            Duration `toml:"autologout"`              // idle time before logout (IDLE re-arms it)
 }
 
 // Listen lists the addresses ("host:port") each endpoint binds. An empty
@@ -165,7 +175,8 @@ func Default() *Config {
 			CommandTimeout:       Duration(5 * time.Minute),
 			DataTimeout:          Duration(10 * time.Minute),
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:  Log{Level: "info", Format: "text"},
+		IMAP: IMAP{LineLength: 64 << 10, ConnectionsPerAccount: 50, Autologout: Duration(30 * time.Minute)},
 	}
 }
 

@@ -113,6 +113,20 @@ format = %s
 # mailbox (for clients that do not append it themselves).
 save_sent = %t
 `, quote(c.Log.Level), quote(c.Log.Format), c.Submission.SaveSent)
+	w(`
+# The IMAP server (listen.imap, listen.imaps). [limits] applies too:
+# message_size is the largest APPEND (advertised as APPENDLIMIT),
+# connections_per_ip, sessions, errors_per_session and auth_* as for SMTP,
+# command_timeout bounds the silence inside a half-sent command.
+[imap]
+# Longest command line in octets, literals excluded. 1024-16777216.
+line_length = %d
+# Concurrent IMAP sessions of one account; more get NO [LIMIT] at login.
+connections_per_account = %d
+# Idle time before the server logs a session out (RFC 9051 5.4: at least
+# 30 minutes; IDLE re-arms it).
+autologout = %s
+`, c.IMAP.LineLength, c.IMAP.ConnectionsPerAccount, quote(c.IMAP.Autologout.String()))
 	return b.String()
 }
 

@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 		bad("tls.key", "must not be empty")
 	}
 	c.Limits.validate(bad)
+	c.IMAP.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -149,4 +150,16 @@ func (l *Limits) validate(bad func(string, string, ...any)) {
 	durRange("limits.auth_lockout", l.AuthLockout, time.Second, 30*24*time.Hour)
 	durRange("limits.command_timeout", l.CommandTimeout, time.Second, 24*time.Hour)
 	durRange("limits.data_timeout", l.DataTimeout, time.Second, 24*time.Hour)
+}
+
+func (m *IMAP) validate(bad func(string, string, ...any)) {
+	if m.LineLength < 1024 || m.LineLength > 16<<20 {
+		bad("imap.line_length", "%d is outside 1024-16777216", m.LineLength)
+	}
+	if m.ConnectionsPerAccount < 1 {
+		bad("imap.connections_per_account", "must be at least 1")
+	}
+	if time.Duration(m.Autologout) < 30*time.Minute {
+		bad("imap.autologout", "%s is less than 30m (RFC 9051 5.4)", m.Autologout)
+	}
 }
