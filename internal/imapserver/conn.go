@@ -282,6 +282,12 @@ func (s *session) readError(err error) bool {
 			tag = "*"
 		}
 		s.log.Info("command refused", "reason", pe.Msg)
+		if pe.Code == "TOOBIG" {
+			// RFC 7889 4: a literal over APPENDLIMIT gets NO [TOOBIG];
+			// the synchronizing literal was not read, nothing to resync.
+			s.writeStatus(tag, &respError{typ: "NO", code: pe.Code, text: pe.Msg})
+			return true
+		}
 		s.writeStatus(tag, &respError{typ: "BAD", code: pe.Code, text: pe.Msg})
 		return !s.tooManyErrors()
 	case errors.Is(err, errShutdown) || s.srv.forced.Load():

@@ -96,27 +96,27 @@ func commandTable() map[string]command {
 		"LSUB":         {states: inAuthAny, run: cmdLsub},
 		"NAMESPACE":    {states: inAuthAny, run: cmdNamespace}, // RFC 2342
 		"STATUS":       {states: inAuthAny, run: cmdStatus},
-		"IDLE":         {states: inAuthAny, run: cmdIdle}, // RFC 2177
-		"APPEND":       {states: inAuthAny},               // append.go (RFC 3502 MULTIAPPEND, 4315 APPENDUID)
-		"GETQUOTA":     {states: inAuthAny},               // quota.go (RFC 9208)
-		"GETQUOTAROOT": {states: inAuthAny},
-		"SETQUOTA":     {states: inAuthAny},
+		"IDLE":         {states: inAuthAny, run: cmdIdle},     // RFC 2177
+		"APPEND":       {states: inAuthAny, run: cmdAppend},   // append.go (RFC 3502 MULTIAPPEND, 4315 APPENDUID)
+		"GETQUOTA":     {states: inAuthAny, run: cmdGetQuota}, // quota.go (RFC 9208)
+		"GETQUOTAROOT": {states: inAuthAny, run: cmdGetQuotaRoot},
+		"SETQUOTA":     {states: inAuthAny, run: cmdSetQuota},
 		// Selected (RFC 9051 6.4).
 		"CLOSE":       {states: inSelected, run: cmdClose},
 		"UNSELECT":    {states: inSelected, run: cmdUnselect}, // RFC 3691
 		"CHECK":       {states: inSelected, run: cmdNoop},     // rev1 only; a NOOP here
-		"EXPUNGE":     {states: inSelected},                   // expunge.go
-		"UID EXPUNGE": {states: inSelected},                   // RFC 4315
-		"SEARCH":      {states: inSelected, holdExpunge: true},
-		"UID SEARCH":  {states: inSelected},
-		"FETCH":       {states: inSelected, holdExpunge: true},
-		"UID FETCH":   {states: inSelected},
-		"STORE":       {states: inSelected, holdExpunge: true},
-		"UID STORE":   {states: inSelected},
-		"COPY":        {states: inSelected},
-		"UID COPY":    {states: inSelected},
-		"MOVE":        {states: inSelected}, // RFC 6851
-		"UID MOVE":    {states: inSelected},
+		"EXPUNGE":     {states: inSelected, run: cmdExpunge},  // expunge.go
+		"UID EXPUNGE": {states: inSelected, run: cmdExpunge},  // RFC 4315
+		"SEARCH":      {states: inSelected, run: cmdSearchShared, holdExpunge: true},
+		"UID SEARCH":  {states: inSelected, run: cmdSearchShared},
+		"FETCH":       {states: inSelected, run: cmdFetch, holdExpunge: true},
+		"UID FETCH":   {states: inSelected, run: cmdFetch},
+		"STORE":       {states: inSelected, holdExpunge: true, run: cmdStore},
+		"UID STORE":   {states: inSelected, run: cmdStore},
+		"COPY":        {states: inSelected, run: cmdCopy},
+		"UID COPY":    {states: inSelected, run: cmdCopy},
+		"MOVE":        {states: inSelected, run: cmdCopy}, // RFC 6851
+		"UID MOVE":    {states: inSelected, run: cmdCopy},
 	}
 }
 

@@ -123,8 +123,9 @@
 // testdata/*.txt are dialogs replayed over real sockets against a real
 // sqlstore and auth.Authenticator (format in transcript_test.go);
 // client_test.go drives go-imap v2's imapclient; FuzzSession feeds
-// arbitrary bytes to whole sessions. "@fakefetch" in a transcript stands
-// in for FETCH until fetch.go exists.
+// arbitrary bytes to whole sessions. "@fakefetch" in a transcript makes
+// FETCH answer OK without data (for tests of the expunge rules where the
+// FETCH output does not matter).
 //
 // # RFCs
 //

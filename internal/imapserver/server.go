@@ -29,6 +29,7 @@ type Server struct {
 	lim      atomic.Pointer[Limits] // limits for new connections, defaults applied
 	sessions *limit.Counter
 	cmds     map[string]command // commandTable(), per Server so tests may add to it
+	search   *searchCache       // SEARCH's per-message data, shared by all sessions
 
 	// rejecting bounds the connections being answered "* BYE" at once;
 	// beyond it, refused connections are closed without a reply.
@@ -59,6 +60,7 @@ func New(opts Options) *Server {
 		log:        opts.Logger.With("service", mode),
 		sessions:   opts.Sessions,
 		cmds:       commandTable(),
+		search:     newSearchCache(searchCacheBytes),
 		rejecting:  make(chan struct{}, maxRejecting),
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*session]struct{}),

@@ -37,6 +37,8 @@ import (
 //	S: <closed>             the server has closed the connection
 //	@handshake              client side TLS handshake (after STARTTLS's OK)
 //	@deliver MAILBOX [FLAG...]   store a message for alice (as SMTP would)
+//	@deliverfile MAILBOX FILE [FLAG...]  the same with testdata/FILE as the message
+//	                        (line ends made CRLF)
 //	@store MAILBOX UID +|-|= FLAG...  change flags of alice's message (as another session would)
 //	@expunge MAILBOX UID... expunge alice's messages (as another session would)
 //	@flags MAILBOX UID FLAG...  alice's message has exactly these flags (none: no flags)
@@ -232,6 +234,14 @@ func (tr *transcript) storeStep(where string, l scriptLine) {
 	case "@deliver":
 		need(1)
 		env.deliver(env.alice, f[0], f[1:], "")
+	case "@deliverfile":
+		need(2)
+		b, err := os.ReadFile(filepath.Join("testdata", f[1]))
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		body := strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n")
+		env.deliver(env.alice, f[0], f[2:], body)
 	case "@store":
 		need(3)
 		op := map[string]store.FlagOp{"+": store.FlagAdd, "-": store.FlagRemove, "=": store.FlagReplace}[f[2]]

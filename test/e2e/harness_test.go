@@ -61,14 +61,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newInstance writes a config with smtp, submission and submissions on free
-// ports, adds domain example.test and account user@example.test (password
+// newInstance writes a config with smtp, submission, submissions, imap and
+// imaps on free ports, adds domain example.test and account user@example.test (password
 // "secret-pass-1").
 func newInstance(t *testing.T, extra string) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{t: t, dir: dir, cfg: filepath.Join(dir, "pillarbox.toml"), ports: map[string]int{}}
-	for _, n := range []string{"smtp", "submission", "submissions"} {
+	for _, n := range []string{"smtp", "submission", "submissions", "imap", "imaps"} {
 		in.ports[n] = freePort(t)
 	}
 	conf := fmt.Sprintf(`hostname = "mail.example.test"
@@ -76,12 +76,12 @@ func newInstance(t *testing.T, extra string) *instance {
 smtp = ["127.0.0.1:%d"]
 submission = ["127.0.0.1:%d"]
 submissions = ["127.0.0.1:%d"]
-imap = []
-imaps = []
+imap = ["127.0.0.1:%d"]
+imaps = ["127.0.0.1:%d"]
 pop3 = []
 pop3s = []
 %s
-`, in.ports["smtp"], in.ports["submission"], in.ports["submissions"], extra)
+`, in.ports["smtp"], in.ports["submission"], in.ports["submissions"], in.ports["imap"], in.ports["imaps"], extra)
 	if err := os.WriteFile(in.cfg, []byte(conf), 0o640); err != nil {
 		t.Fatal(err)
 	}
