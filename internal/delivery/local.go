@@ -61,6 +61,7 @@ type LocalOptions struct {
 // Local is the smtpserver.Backend that delivers into a store.Store.
 type Local struct {
 	st       store.Store
+	dir      *directory // cached Domain/Account/Alias lookups (lookup.go)
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
@@ -72,7 +73,7 @@ var _ smtpserver.Backend = (*Local)(nil)
 
 // NewLocal returns a Local delivering into st.
 func NewLocal(st store.Store, opts LocalOptions) *Local {
-	l := &Local{st: st, log: opts.Logger, now: opts.Now, rand: opts.Rand,
+	l := &Local{st: st, dir: newDirectory(st), log: opts.Logger, now: opts.Now, rand: opts.Rand,
 		maxDepth: opts.MaxAliasDepth, spoolDir: opts.SpoolDir}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -183,7 +184,7 @@ func (l *Local) senderIsOwn(ctx context.Context, a, own addr.Address, id int64) 
 		if c == own {
 			return true, nil
 		}
-		acc, err := l.st.Account(ctx, c.String())
+		acc, err := l.dir.account(ctx, c.String())
 		if err == nil {
 			return acc.ID == id, nil
 		}
@@ -202,7 +203,7 @@ func (l *Local) senderIsOwn(ctx context.Context, a, own addr.Address, id int64) 
 // its expansion reaches account id (reaches). Catch-all aliases do not count:
 // owning "@domain" is not a licence to send as anyone there.
 func (l *Local) aliasReaches(ctx context.Context, address string, id int64) (found, reaches bool, err error) {
-	al, err := l.st.Alias(ctx, address)
+	al, err := l.dir.alias(ctx, address)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, false, nil
 	}
@@ -245,7 +246,7 @@ func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, 
 	a = a.Canonical()
 	r := l.newResolution()
 	r.Address = a.String()
-	local, err := r.isLocal(ctx, l.st, a.Domain)
+	local, err := r.isLocal(ctx, l.dir, a.Domain)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +275,7 @@ func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, 
 		}
 		return nil, errUnknownUser
 	}
-	if err := l.checkQuota(si, a, r, size); err != nil {
+	if err := l.checkQuota(ctx, si, a, r, size); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -283,10 +284,19 @@ func (l *Local) CheckRecipient(ctx context.Context, si *smtpserver.SessionInfo, 
 // checkQuota applies quotas at RCPT time: an account reached directly that
 // cannot take size more bytes refuses the recipient; an alias member that is
 // full is dropped (and logged) unless that leaves nobody to deliver to.
-func (l *Local) checkQuota(si *smtpserver.SessionInfo, a addr.Address, r *Resolution, size int64) error {
+func (l *Local) checkQuota(ctx context.Context, si *smtpserver.SessionInfo, a addr.Address, r *Resolution, size int64) error {
 	need := max(size, 1)
 	kept := r.accounts[:0]
 	for _, acc := range r.accounts {
+		if acc.QuotaBytes > 0 {
+			// The resolution's account may come from the lookup cache:
+			// read the usage now.
+			cur, err := l.st.AccountByID(ctx, acc.ID)
+			if err != nil {
+				return err
+			}
+			acc.UsedBytes = cur.UsedBytes
+		}
 		if acc.QuotaBytes > 0 && acc.UsedBytes+need > acc.QuotaBytes {
 			l.log.Info("recipient over quota", "conn", si.ConnID, "rcpt", a.String(),
 				"account", acc.Email, "used", acc.UsedBytes, "quota", acc.QuotaBytes, "size", size)

@@ -53,11 +53,11 @@ func (r *Resolution) addRemote(a string) {
 }
 
 // isLocal reports whether domain is one Pillarbox receives mail for.
-func (r *Resolution) isLocal(ctx context.Context, st store.Store, domain string) (bool, error) {
+func (r *Resolution) isLocal(ctx context.Context, d *directory, domain string) (bool, error) {
 	if v, ok := r.domains[domain]; ok {
 		return v, nil
 	}
-	_, err := st.Domain(ctx, domain)
+	err := d.domain(ctx, domain)
 	switch {
 	case err == nil:
 		r.domains[domain] = true
@@ -111,7 +111,7 @@ func (l *Local) expand(ctx context.Context, a addr.Address, depth int, r *Resolu
 		r.loop = true
 		return true, nil
 	}
-	al, err := l.st.Alias(ctx, catchAll)
+	al, err := l.dir.alias(ctx, catchAll)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -124,7 +124,7 @@ func (l *Local) expand(ctx context.Context, a addr.Address, depth int, r *Resolu
 
 // accountOrAlias looks key up as an account, then as an alias (expanded).
 func (l *Local) accountOrAlias(ctx context.Context, key string, depth int, r *Resolution) (hit, error) {
-	acc, err := l.st.Account(ctx, key)
+	acc, err := l.dir.account(ctx, key)
 	if err == nil {
 		r.addAccount(acc)
 		return hitAccount, nil
@@ -132,7 +132,7 @@ func (l *Local) accountOrAlias(ctx context.Context, key string, depth int, r *Re
 	if !errors.Is(err, store.ErrNotFound) {
 		return hitNone, err
 	}
-	al, err := l.st.Alias(ctx, key)
+	al, err := l.dir.alias(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return hitNone, nil
 	}
@@ -153,7 +153,7 @@ func (l *Local) expandTargets(ctx context.Context, targets []string, depth int, 
 			continue
 		}
 		a = a.Canonical()
-		local, err := r.isLocal(ctx, l.st, a.Domain)
+		local, err := r.isLocal(ctx, l.dir, a.Domain)
 		if err != nil {
 			return err
 		}

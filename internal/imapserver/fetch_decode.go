@@ -109,7 +109,6 @@ func (d *b64Reader) flushQuantum(out []byte) []byte {
 // not followed by two hex digits is kept as it is.
 type qpReader struct {
 	r    *bufio.Reader
-	line []byte // current input line (may be a part of a very long one)
 	out  []byte
 	pend []byte
 	err  error

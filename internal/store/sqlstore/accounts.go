@@ -49,7 +49,7 @@ func (s *Store) AddDomain(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		if t.domainExists(name) == nil {
 			return store.ErrExists
 		}
@@ -64,7 +64,7 @@ func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		if err := t.domainExists(name); err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (s *Store) CreateAccount(ctx context.Context, email string, cred store.Cred
 		return store.Account{}, errors.New("sqlstore: negative quota")
 	}
 	var a store.Account
-	err = s.do(ctx, func(t *wtx) error {
+	err = s.doAdmin(ctx, func(t *wtx) error {
 		if err := t.domainExists(domain); err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (s *Store) DeleteAccount(ctx context.Context, email string) error {
 	if err != nil {
 		return store.ErrNotFound
 	}
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		var id int64
 		if err := t.queryRow(`SELECT id FROM accounts WHERE email = ?`, email).Scan(&id); err != nil {
 			return notFound(err)
@@ -276,7 +276,7 @@ func (s *Store) Credentials(ctx context.Context, email string) (store.Account, s
 // SetCredentials replaces an account's secrets.
 func (s *Store) SetCredentials(ctx context.Context, accountID int64, cred store.Credentials) error {
 	salt, iter, stored, server := scramCols(cred)
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		return t.mustTouch(`UPDATE accounts SET password_hash = ?, scram_salt = ?, scram_iterations = ?,
 			scram_stored_key = ?, scram_server_key = ? WHERE id = ?`,
 			cred.PasswordHash, salt, iter, stored, server, accountID)
@@ -288,14 +288,14 @@ func (s *Store) SetQuota(ctx context.Context, accountID int64, quotaBytes int64)
 	if quotaBytes < 0 {
 		return errors.New("sqlstore: negative quota")
 	}
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		return t.mustTouch(`UPDATE accounts SET quota_bytes = ? WHERE id = ?`, quotaBytes, accountID)
 	})
 }
 
 // SetSaveSent sets whether submission saves a copy in Sent.
 func (s *Store) SetSaveSent(ctx context.Context, accountID int64, on bool) error {
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		return t.mustTouch(`UPDATE accounts SET save_sent = ? WHERE id = ?`, boolInt(on), accountID)
 	})
 }
@@ -318,7 +318,7 @@ func (s *Store) AddAlias(ctx context.Context, address string, targets []string) 
 	if len(clean) == 0 {
 		return store.ErrInvalidName
 	}
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		if err := t.domainExists(domain); err != nil {
 			return err
 		}
@@ -342,7 +342,7 @@ func (s *Store) RemoveAlias(ctx context.Context, address string) error {
 	if err != nil {
 		return store.ErrNotFound
 	}
-	return s.do(ctx, func(t *wtx) error {
+	return s.doAdmin(ctx, func(t *wtx) error {
 		return t.mustTouch(`DELETE FROM aliases WHERE address = ?`, address)
 	})
 }

@@ -121,6 +121,9 @@ func (s *Store) finish(batches []committed) {
 		s.log.Error("sqlstore: syncing the WAL failed; refusing further writes", "err", err)
 		err = fmt.Errorf("sqlstore: sync: %w", err)
 	}
+	if err == nil && adminChanged(batches) {
+		s.bumpAdminGen()
+	}
 	for _, b := range batches {
 		for i, o := range b.ops {
 			if err != nil {
@@ -144,6 +147,18 @@ func needsSync(batches []committed) bool {
 	for _, b := range batches {
 		for _, o := range b.ops {
 			if !o.readOnly {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// adminChanged reports whether an admin operation of the batches committed.
+func adminChanged(batches []committed) bool {
+	for _, b := range batches {
+		for i, o := range b.ops {
+			if o.admin && b.results[i] == nil {
 				return true
 			}
 		}

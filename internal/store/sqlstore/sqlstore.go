@@ -9,6 +9,8 @@
 //	                                    <id> is 32 lower-case hex digits (128 random
 //	                                    bits), xx its first two
 //	spool/                              temporary files from CreateSpool
+//	admin.gen                           8 bytes rewritten on every change to domains,
+//	                                    accounts or aliases (admingen.go)
 //	lock                                flock(2) file: shared while a Store is open,
 //	                                    exclusive during orphan cleanup at Open
 //
@@ -104,6 +106,9 @@ type Store struct {
 	// tests inject failures).
 	syncBlobs func(dir *os.File, paths []string) error
 	walFD     *os.File // meta.db-wal, synced by the durable stage (durable.go)
+	adminFD   *os.File // admin.gen (admingen.go)
+	// adminLocal counts this Store's own admin changes.
+	adminLocal atomic.Uint64
 	// syncFile makes the WAL durable (fdatasync; tests inject failures).
 	syncFile func(*os.File) error
 
@@ -316,6 +321,9 @@ func (s *Store) open() error {
 	if err := s.openWAL(); err != nil {
 		return err
 	}
+	if err := s.openAdminGen(); err != nil {
+		return err
+	}
 	s.rdb, err = sql.Open("sqlite", s.dsn(false))
 	if err != nil {
 		return err
@@ -384,6 +392,9 @@ func (s *Store) closeAll() error {
 	}
 	if s.walFD != nil {
 		errs = append(errs, s.walFD.Close())
+	}
+	if s.adminFD != nil {
+		errs = append(errs, s.adminFD.Close())
 	}
 	if s.lock != nil {
 		errs = append(errs, s.lock.Close())

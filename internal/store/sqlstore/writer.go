@@ -26,6 +26,9 @@ type op struct {
 	// readOnly marks an operation that writes nothing (it only needs the
 	// writer connection): a batch of such operations needs no WAL sync.
 	readOnly bool
+	// admin marks a change to domains, accounts or aliases: once it is
+	// durable the admin generation is bumped (admingen.go).
+	admin bool
 
 	state atomic.Int32 // opPending -> opTaken | opCancelled
 	done  chan error
@@ -93,6 +96,11 @@ func (s *Store) write(ctx context.Context, o *op) error {
 // do is write for operations without blobs.
 func (s *Store) do(ctx context.Context, fn func(t *wtx) error) error {
 	return s.write(ctx, &op{fn: fn})
+}
+
+// doAdmin is do for changes to domains, accounts and aliases.
+func (s *Store) doAdmin(ctx context.Context, fn func(t *wtx) error) error {
+	return s.write(ctx, &op{fn: fn, admin: true})
 }
 
 func (o *op) runUndo() {
