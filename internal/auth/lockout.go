@@ -22,14 +22,17 @@ type record struct {
 // limiter counts failures per account name and per remote address.
 type limiter struct {
 	mu     sync.Mutex
-	max    int // <= 0: never lock
+	freed  sync.Cond // on mu: a check ended, or the limits changed
+	max    int       // <= 0: never lock
 	window time.Duration
 	addrs  map[netip.Prefix]*record
 	names  map[string]*record
 }
 
 func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, addrs: map[netip.Prefix]*record{}, names: map[string]*record{}}
+	l := &limiter{max: max, window: window, addrs: map[netip.Prefix]*record{}, names: map[string]*record{}}
+	l.freed.L = &l.mu
+	return l
 }
 
 // set changes the limits. Counts and locks already recorded stay: a lock
@@ -38,6 +41,7 @@ func (l *limiter) set(max int, window time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.max, l.window = max, window
+	l.freed.Broadcast()
 }
 
 // addrKey groups IPv6 addresses by /64 (one customer network), IPv4 by
@@ -70,20 +74,33 @@ func (l *limiter) locked(now time.Time, addr netip.Addr, name string) bool {
 	return false
 }
 
-// begin admits one password check for the name from the address: false
-// while either is locked, or while the failures of the current window plus
-// the checks already in flight reach the limit, so parallel connections
-// get no more guesses per window than sequential ones. Every true must be
-// followed by end.
+// begin admits one password check for the name from the address. It
+// returns false while either is locked. While the failures of the current
+// window plus the checks already in flight reach the limit, it waits for
+// those checks to end (each takes one password hash): parallel connections
+// get no more guesses per window than sequential ones, and honest clients
+// that log in on many connections at once (a mail client's first sync, an
+// office behind one NAT address) are only slowed, never refused. Every true
+// must be followed by end.
 func (l *limiter) begin(now time.Time, addr netip.Addr, name string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k, kok := addrKey(addr)
-	if l.max <= 0 {
-		return true
-	}
-	if !admit(l.names[name], now, l.max, l.window) || (kok && !admit(l.addrs[k], now, l.max, l.window)) {
-		return false
+	for {
+		if l.max <= 0 {
+			return true
+		}
+		nr, ar := l.names[name], (*record)(nil)
+		if kok {
+			ar = l.addrs[k]
+		}
+		if nr.lockedAt(now) || ar.lockedAt(now) {
+			return false
+		}
+		if admit(nr, now, l.max, l.window) && admit(ar, now, l.max, l.window) {
+			break
+		}
+		l.freed.Wait() // checks in flight fill the budget: wait for one to end
 	}
 	pend(l.names, name, now, 1)
 	if kok {
@@ -91,6 +108,9 @@ func (l *limiter) begin(now time.Time, addr netip.Addr, name string) bool {
 	}
 	return true
 }
+
+// lockedAt reports whether r (nil: no history) is locked at now.
+func (r *record) lockedAt(now time.Time) bool { return r != nil && now.Before(r.until) }
 
 // end closes a check admitted by begin (after failed or succeeded).
 func (l *limiter) end(addr netip.Addr, name string) {
@@ -104,6 +124,7 @@ func (l *limiter) end(addr netip.Addr, name string) {
 			r.pending--
 		}
 	}
+	l.freed.Broadcast()
 }
 
 // admit says whether r (nil: no history) leaves room for one more check.

@@ -10,7 +10,8 @@ import (
 // Parallel attempts get no more password checks per window than
 // sequential ones: with MaxFailures 3, of 10 wrong-password logins started
 // together from one address only 3 reach the credential check; the others
-// are refused as locked at once.
+// wait for those, and once they have failed (locking the name and the
+// address) are refused as locked without a check.
 func TestLockoutParallelLogins(t *testing.T) {
 	f := newFixture(t, Options{MaxFailures: 3})
 	f.st.add(t, "ann@example.test", "pw")
@@ -22,32 +23,68 @@ func TestLockoutParallelLogins(t *testing.T) {
 			results <- err
 		}()
 	}
-	entered, locked := 0, 0
-	for entered+locked < 10 {
-		select {
-		case <-f.st.entered:
-			if entered++; entered > 3 {
-				t.Fatalf("%d parallel attempts reached the password check, want at most 3", entered)
-			}
-		case err := <-results:
-			if err != ErrLocked {
-				t.Fatalf("attempt refused with %v, want ErrLocked", err)
-			}
-			locked++
-		}
+	for i := 0; i < 3; i++ {
+		<-f.st.entered
+	}
+	select {
+	case err := <-results:
+		t.Fatalf("an attempt ended (%v) while the first three were still being checked", err)
+	case <-f.st.entered:
+		t.Fatal("a fourth parallel attempt reached the password check")
+	default:
 	}
 	close(f.st.gate)
-	for i := 0; i < entered; i++ {
-		if err := <-results; err != ErrFailed {
-			t.Errorf("checked attempt: %v, want ErrFailed", err)
+	failed, locked := 0, 0
+	for i := 0; i < 10; i++ {
+		switch err := <-results; err {
+		case ErrFailed:
+			failed++
+		case ErrLocked:
+			locked++
+		default:
+			t.Fatalf("attempt: %v", err)
 		}
 	}
-	if entered != 3 || locked != 7 {
-		t.Errorf("checked %d, refused %d; want 3 and 7", entered, locked)
+	if n := len(f.st.entered); failed != 3 || locked != 7 || n != 0 {
+		t.Errorf("checked %d, refused %d, %d more checks; want 3, 7, 0", failed, locked, n)
 	}
 	f.st.gate = nil
 	if _, err := f.a.Login(context.Background(), "ann@example.test", "pw", ip2); err != ErrLocked {
 		t.Errorf("after 3 failures: %v, want ErrLocked", err)
+	}
+}
+
+// Honest clients logging in on many connections at once from one address
+// (a mail client's first sync, an office behind NAT) all get in: with
+// MaxFailures 3, 12 parallel correct logins of 4 accounts succeed; at most
+// 3 password checks run at once.
+func TestParallelGoodLoginsNotLocked(t *testing.T) {
+	f := newFixture(t, Options{MaxFailures: 3})
+	for _, u := range []string{"a", "b", "c", "d"} {
+		f.st.add(t, u+"@example.test", "pw")
+	}
+	f.st.gate, f.st.entered = make(chan struct{}), make(chan struct{}, 12)
+	results := make(chan error, 12)
+	for i := 0; i < 12; i++ {
+		u := []string{"a", "b", "c", "d"}[i%4]
+		go func() {
+			_, err := f.a.Login(context.Background(), u+"@example.test", "pw", ip1)
+			results <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		<-f.st.entered
+	}
+	select {
+	case <-f.st.entered:
+		t.Fatal("more than 3 password checks at once from one address")
+	default:
+	}
+	close(f.st.gate)
+	for i := 0; i < 12; i++ {
+		if err := <-results; err != nil {
+			t.Errorf("login %d: %v", i, err)
+		}
 	}
 }
 
