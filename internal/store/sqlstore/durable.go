@@ -25,6 +25,11 @@ import (
 // synchronous=NORMAL keeps), so frames overwritten by a WAL restart were
 // already durable in the database file.
 //
+// Flag changes (StoreFlags) are "relaxed": their caller is answered as
+// soon as the transaction commits, like Dovecot, which does not fsync flag
+// updates; a power loss right after may lose the change, never a message.
+// Their changes are still published here, in commit order.
+//
 // The price of overlapping the sync with the next transaction is that a
 // commit is visible to readers (an IMAP session listing the mailbox) about
 // one fsync before it is durable: a power loss in that window loses a
@@ -127,7 +132,9 @@ func (s *Store) finish(batches []committed) {
 	for _, b := range batches {
 		for i, o := range b.ops {
 			if err != nil {
-				o.done <- err
+				if !o.answered {
+					o.done <- err
+				}
 				continue
 			}
 			if b.results[i] != nil {
@@ -137,7 +144,9 @@ func (s *Store) finish(batches []committed) {
 			}
 			s.removeBlobs(o.garbage)
 			s.feed.publish(o.changes)
-			o.done <- nil
+			if !o.answered {
+				o.done <- nil
+			}
 		}
 	}
 }

@@ -4,69 +4,157 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"time"
 
 	"pillarbox/internal/store"
 )
 
-// pop3UID derives the POP3 UID from the global message id.
-func pop3UID(msgID int64) string { return "p" + strconv.FormatInt(msgID, 16) }
-
 const messageCols = `uid, modseq, msg_id, size, flags, internal_date, internal_tz`
 
-func scanMessage(r scanner, mailboxID int64, withStructure bool) (store.Message, error) {
-	m := store.Message{MailboxID: mailboxID}
-	var uid, msgID, date, tz int64
-	var flags string
-	dest := []any{&uid, &m.ModSeq, &msgID, &m.Size, &flags, &date, &tz}
-	if withStructure {
-		dest = append(dest, &m.Structure)
+// rowScanner turns message rows into store.Messages with few allocations:
+// the Scan destinations are reused from row to row and are *any, which
+// database/sql fills without reflection; rows with the same flags share
+// one flag slice (clipped, so an append by the caller copies; callers
+// never modify flags in place) and rows with the same zone offset one
+// *time.Location.
+type rowScanner struct {
+	mailboxID int64
+	structure bool
+	vals      [8]any
+	dest      [8]any
+	flags     map[string][]string
+	zoneOff   int64
+	zone      *time.Location
+	pop       []byte
+}
+
+func newRowScanner(mailboxID int64, withStructure bool) *rowScanner {
+	rs := &rowScanner{mailboxID: mailboxID, structure: withStructure, flags: map[string][]string{}}
+	for i := range rs.vals {
+		rs.dest[i] = &rs.vals[i]
 	}
-	if err := r.Scan(dest...); err != nil {
+	return rs
+}
+
+// scan reads one row of messageCols (and structure when asked for).
+func (rs *rowScanner) scan(r scanner) (store.Message, error) {
+	n := 7
+	if rs.structure {
+		n = 8
+	}
+	clear(rs.vals[:])
+	m := store.Message{MailboxID: rs.mailboxID}
+	if err := r.Scan(rs.dest[:n]...); err != nil {
 		return m, notFound(err)
 	}
-	m.UID = uint32(uid)
-	m.POP3UID = pop3UID(msgID)
-	m.Flags = decodeFlags(flags)
-	m.InternalDate = decodeDate(date, tz)
-	if len(m.Structure) == 0 {
-		m.Structure = nil
+	v := &rs.vals
+	m.UID = uint32(anyInt(v[0]))
+	m.ModSeq = uint64(anyInt(v[1]))
+	// The POP3 UID derives from the global message id: "p" + hex.
+	rs.pop = strconv.AppendInt(append(rs.pop[:0], 'p'), anyInt(v[2]), 16)
+	m.POP3UID = string(rs.pop)
+	m.Size = anyInt(v[3])
+	m.Flags = rs.decodeFlags(v[4])
+	m.InternalDate = rs.date(anyInt(v[5]), anyInt(v[6]))
+	if b, ok := v[7].([]byte); ok && len(b) > 0 {
+		m.Structure = b // database/sql gave us our own copy
 	}
 	return m, nil
 }
 
+// anyInt is the integer database/sql stored in an *any destination.
+func anyInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+func (rs *rowScanner) decodeFlags(v any) []string {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	}
+	if s == "" {
+		return nil
+	}
+	if f, ok := rs.flags[s]; ok {
+		return f
+	}
+	f := slices.Clip(decodeFlags(s))
+	rs.flags[s] = f
+	return f
+}
+
+func (rs *rowScanner) date(nanos, tz int64) time.Time {
+	t := time.Unix(0, nanos)
+	if tz == 0 {
+		return t.UTC()
+	}
+	if rs.zone == nil || rs.zoneOff != tz {
+		rs.zone, rs.zoneOff = time.FixedZone("", int(tz)), tz
+	}
+	return t.In(rs.zone)
+}
+
+func scanMessage(r scanner, mailboxID int64, withStructure bool) (store.Message, error) {
+	return newRowScanner(mailboxID, withStructure).scan(r)
+}
+
 // listMessages runs a message query (mailbox ID as first argument) after
-// checking that the mailbox exists.
-func (s *Store) listMessages(ctx context.Context, mailboxID int64, withStructure bool, where string, args ...any) ([]store.Message, error) {
+// checking that the mailbox exists. Without structure, a query over the
+// whole mailbox is answered from (and fills) the Store's list cache.
+func (s *Store) listMessages(ctx context.Context, mailboxID int64, withStructure bool, fromUID uint32, where string, args ...any) ([]store.Message, error) {
 	cols := messageCols
 	if withStructure {
 		cols += ", structure"
 	}
+	cacheable := !withStructure && where == whereFromUID
 	var out []store.Message
 	err := s.read(ctx, func(r *rtx) error {
-		var n int
-		if err := r.queryRow(`SELECT 1 FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil {
+		var modseq int64
+		if err := r.queryRow(`SELECT highest_modseq FROM mailboxes WHERE id = ?`, mailboxID).Scan(&modseq); err != nil {
 			return notFound(err)
 		}
-		return r.each(`SELECT `+cols+` FROM messages WHERE mailbox_id = ? AND `+where+` ORDER BY uid`,
+		if cacheable {
+			if cached, ok := s.lists.get(mailboxID, uint64(modseq), fromUID); ok {
+				out = cached
+				return nil
+			}
+		}
+		rs := newRowScanner(mailboxID, withStructure)
+		err := r.each(`SELECT `+cols+` FROM messages WHERE mailbox_id = ? AND `+where+` ORDER BY uid`,
 			append([]any{mailboxID}, args...), func(row scanner) error {
-				m, err := scanMessage(row, mailboxID, withStructure)
+				m, err := rs.scan(row)
 				if err == nil {
 					out = append(out, m)
 				}
 				return err
 			})
+		if err == nil && cacheable && fromUID <= 1 {
+			s.lists.put(mailboxID, uint64(modseq), out)
+		}
+		return err
 	})
 	return out, err
 }
 
+const whereFromUID = `uid >= ?`
+
 // Messages lists a mailbox in UID order from fromUID on.
 func (s *Store) Messages(ctx context.Context, mailboxID int64, fromUID uint32, withStructure bool) ([]store.Message, error) {
-	return s.listMessages(ctx, mailboxID, withStructure, `uid >= ?`, int64(fromUID))
+	return s.listMessages(ctx, mailboxID, withStructure, fromUID, whereFromUID, int64(fromUID))
 }
 
 // ChangedSince returns the messages whose MODSEQ > sinceModSeq.
 func (s *Store) ChangedSince(ctx context.Context, mailboxID int64, sinceModSeq uint64) ([]store.Message, error) {
-	return s.listMessages(ctx, mailboxID, false, `modseq > ?`, int64(sinceModSeq))
+	return s.listMessages(ctx, mailboxID, false, 0, `modseq > ?`, int64(sinceModSeq))
 }
 
 // Message returns one message with its structure.
@@ -189,7 +277,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 	if op != store.FlagAdd && op != store.FlagRemove && op != store.FlagReplace {
 		return nil, nil, store.ErrInvalidName
 	}
-	err = s.do(ctx, func(t *wtx) error {
+	err = s.doRelaxed(ctx, func(t *wtx) error {
 		updated, failed = nil, nil
 		mb, err := t.mailboxByID(mailboxID)
 		if err != nil {

@@ -119,6 +119,7 @@ type Store struct {
 
 	stmts  map[string]*sql.Stmt // writer goroutine only
 	rstmts readStmts            // prepared read statements (read.go)
+	lists  listCache            // whole-mailbox message rows (msgcache.go)
 
 	submitMu   sync.RWMutex // held shared while submitting, exclusive to close
 	toSync     *opQueue     // operations whose blob files need a sync
@@ -151,6 +152,9 @@ var (
 
 // maxBatch bounds the number of operations in one transaction.
 const maxBatch = 512
+
+// readerMmapBytes is how much of meta.db reader connections map.
+const readerMmapBytes = 1 << 30
 
 // busyTimeoutMS is how long a connection waits for another process's lock.
 const busyTimeoutMS = 15000
@@ -280,6 +284,11 @@ func (s *Store) dsn(writer bool) string {
 		}
 	} else {
 		q.Add("_pragma", "query_only(1)")
+		// Readers map the database instead of copying pages with pread:
+		// a third less CPU per OpenMessage of an inline blob (measured,
+		// FETCH BODY[] of 1,000 3 KiB messages). Address space only; pages
+		// not in the WAL are then read in place from the OS page cache.
+		q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", readerMmapBytes))
 	}
 	u := url.URL{Scheme: "file", Path: filepath.Join(s.dir, "meta.db"), RawQuery: q.Encode()}
 	return u.String()

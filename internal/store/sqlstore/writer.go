@@ -29,6 +29,10 @@ type op struct {
 	// admin marks a change to domains, accounts or aliases: once it is
 	// durable the admin generation is bumped (admingen.go).
 	admin bool
+	// relaxed marks a change whose caller is answered once it commits,
+	// without waiting for the WAL sync (flag changes, like Dovecot's
+	// default); answered records that it was.
+	relaxed, answered bool
 
 	state atomic.Int32 // opPending -> opTaken | opCancelled
 	done  chan error
@@ -96,6 +100,12 @@ func (s *Store) write(ctx context.Context, o *op) error {
 // do is write for operations without blobs.
 func (s *Store) do(ctx context.Context, fn func(t *wtx) error) error {
 	return s.write(ctx, &op{fn: fn})
+}
+
+// doRelaxed is do for changes that need not be durable before the caller
+// goes on (flag changes): see op.relaxed.
+func (s *Store) doRelaxed(ctx context.Context, fn func(t *wtx) error) error {
+	return s.write(ctx, &op{fn: fn, relaxed: true})
 }
 
 // doAdmin is do for changes to domains, accounts and aliases.
@@ -248,6 +258,12 @@ func (s *Store) commitBatch(live []*op) {
 			o.done <- err
 		}
 		return
+	}
+	for i, o := range live {
+		if o.relaxed && results[i] == nil {
+			o.answered = true
+			o.done <- nil // its changes are still published in order, after the sync
+		}
 	}
 	s.toDurable.push(committed{ops: live, results: results})
 }
