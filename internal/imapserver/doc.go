@@ -122,7 +122,10 @@
 //
 // testdata/*.txt are dialogs replayed over real sockets against a real
 // sqlstore and auth.Authenticator (format in transcript_test.go);
-// client_test.go drives go-imap v2's imapclient; FuzzSession feeds
+// testdata/rfc*.txt replay the examples of RFC 9051 section 6 and of
+// RFC 7162, 4315, 6851 and 5182, adapted to a fresh mailbox;
+// client_test.go drives go-imap v2's imapclient; resync_test.go checks
+// QRESYNC resynchronisation against what imapclient sees; FuzzSession feeds
 // arbitrary bytes to whole sessions. "@fakefetch" in a transcript makes
 // FETCH answer OK without data (for tests of the expunge rules where the
 // FETCH output does not matter).

@@ -230,13 +230,15 @@ func (s *session) listOne(req *listRequest, m *matcher, e listEntry, all []store
 	// Does a descendant satisfy the selection without matching the
 	// pattern? Then a name that does not itself qualify is still
 	// returned: as \Noselect/\NonExistent when it is no mailbox
-	// (RFC 9051 6.3.9 "%"), with CHILDINFO for RECURSIVEMATCH (RFC 5258 3.5).
+	// (RFC 9051 6.3.9 "%"). With RECURSIVEMATCH every name with a
+	// descendant that satisfies the selection carries CHILDINFO, also
+	// one that qualifies itself (RFC 5258 3.5 and its example 9, "eps2").
 	qualifies := func(mb *store.Mailbox) bool {
 		return (!req.selSubscribed || mb.Subscribed) && (!req.selSpecialUse || mb.SpecialUse != "")
 	}
 	self := e.mb != nil && qualifies(e.mb)
 	hidden, selectedBelow := false, false
-	if !self {
+	if !self || (req.recursive && req.selSubscribed) {
 		for i := range all {
 			if isInferior(all[i].Name, e.name) && qualifies(&all[i]) {
 				selectedBelow = true
