@@ -18,7 +18,10 @@ import (
 // BODYSTRUCTURE and the part offsets from Message.Structure, section
 // bytes from store.OpenMessage. The message rows of a whole range come
 // from one store.Messages call (point reads for a few messages of a big
-// mailbox), with the structure only when an item needs it.
+// mailbox), with the structure only when an item needs it. The rendered
+// ENVELOPE, BODY and BODYSTRUCTURE texts are cached per server
+// (fetch_cache.go, fetch_load.go): a repeated header FETCH reads the rows
+// without their structure and decodes and renders nothing.
 //
 // Messages expunged by another session but still in the view (their
 // EXPUNGE is held during FETCH, RFC 9051 7.5.1) cannot be read any more.
@@ -48,7 +51,9 @@ type fetcher struct {
 	v       *view
 	req     *fetchReq
 	st      store.Store
+	cache   *fetchCache
 	scratch []byte    // reused for ENVELOPE / BODYSTRUCTURE text
+	litBuf  []byte    // reused for small section payloads (writeBuf)
 	pl      []payload // reused: the section payloads of one message
 	pending int       // bytes written since the last flush (estimate)
 	gone    bool      // a requested message could not be read (expunged)
@@ -77,7 +82,7 @@ func cmdFetch(s *session, c *imap.Command) error {
 	if req.modseq || req.hasChanged { // RFC 7162 3.1: CONDSTORE-enabling
 		s.enableCondstore()
 	}
-	f := &fetcher{s: s, v: v, req: req, st: s.srv.opts.Store}
+	f := &fetcher{s: s, v: v, req: req, st: s.srv.opts.Store, cache: s.srv.fetch}
 	if req.vanished {
 		if err := f.writeVanished(); err != nil {
 			return err
@@ -87,11 +92,8 @@ func cmdFetch(s *session, c *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	if len(msgs) < len(uids) {
-		f.gone = true
-	}
 	if req.hasChanged {
-		msgs = slices.DeleteFunc(msgs, func(m store.Message) bool { return m.ModSeq <= req.changedSince })
+		msgs = slices.DeleteFunc(msgs, func(m fetchMsg) bool { return m.ModSeq <= req.changedSince })
 	}
 	seen, err := f.markSeen(msgs)
 	if err != nil {
@@ -109,19 +111,48 @@ func cmdFetch(s *session, c *imap.Command) error {
 	return nil
 }
 
-// load reads the message rows of uids (ascending); messages no longer in
-// the store are left out.
-func (f *fetcher) load(uids []uint32) ([]store.Message, error) {
+// fetchMsg is one message to answer: its row from the store and its
+// cached fixed data, if any.
+type fetchMsg struct {
+	store.Message
+	ent *fetchEntry // nil: render from the structure
+}
+
+// load returns what FETCH needs of the messages uids (ascending):
+// messages no longer in the store are left out (f.gone). Unless the
+// items need the MIME tree itself, the fixed data comes from the fetch
+// cache (fetch_load.go) and the rows are read without their structure.
+func (f *fetcher) load(uids []uint32) ([]fetchMsg, error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
 	if !f.req.row { // what is asked comes from the message bytes
-		out := make([]store.Message, len(uids))
+		out := make([]fetchMsg, len(uids))
 		for i, u := range uids {
 			out[i].UID = u
 		}
 		return out, nil
 	}
+	if !f.req.tree {
+		return f.loadCached(uids)
+	}
+	rows, err := f.loadRows(uids, f.req.structure)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) < len(uids) {
+		f.gone = true
+	}
+	out := make([]fetchMsg, len(rows))
+	for i := range rows {
+		out[i].Message = rows[i]
+	}
+	return out, nil
+}
+
+// loadRows reads the message rows of uids (ascending) from the store;
+// messages no longer there are left out.
+func (f *fetcher) loadRows(uids []uint32, withStructure bool) ([]store.Message, error) {
 	ctx, mbID := f.s.ctx, f.v.mb.ID
 	first, _ := f.v.index(uids[0])
 	if tail := f.v.count() - first; len(uids) <= pointReadMax || len(uids)*4 < tail {
@@ -138,7 +169,7 @@ func (f *fetcher) load(uids []uint32) ([]store.Message, error) {
 		}
 		return out, nil
 	}
-	all, err := f.st.Messages(ctx, mbID, uids[0], f.req.structure)
+	all, err := f.st.Messages(ctx, mbID, uids[0], withStructure)
 	if errors.Is(err, store.ErrNotFound) { // the mailbox is gone: flush says BYE
 		return nil, nil
 	}
@@ -163,7 +194,7 @@ func (f *fetcher) load(uids []uint32) ([]store.Message, error) {
 
 // markSeen sets \Seen on the messages a non-PEEK body item reads (in a
 // read-write mailbox), updating msgs; it returns which messages changed.
-func (f *fetcher) markSeen(msgs []store.Message) ([]bool, error) {
+func (f *fetcher) markSeen(msgs []fetchMsg) ([]bool, error) {
 	if !f.req.seen || f.v.readOnly || len(msgs) == 0 {
 		return nil, nil
 	}
@@ -228,7 +259,7 @@ func (f *fetcher) writeVanished() error {
 
 // writeAll writes one FETCH response per message, announcing new
 // keywords first.
-func (f *fetcher) writeAll(msgs []store.Message, seen []bool) error {
+func (f *fetcher) writeAll(msgs []fetchMsg, seen []bool) error {
 	v, s := f.v, f.s
 	if f.req.flags || seen != nil {
 		newKW := false
@@ -276,7 +307,7 @@ func (f *fetcher) writeAll(msgs []store.Message, seen []bool) error {
 // writeMessage writes "* seq FETCH (...)" for one message. A message
 // gone from the store is skipped (f.gone), and so is one whose BINARY
 // cannot be decoded (f.cteErr).
-func (f *fetcher) writeMessage(seq uint32, m *store.Message, seenNow bool) error {
+func (f *fetcher) writeMessage(seq uint32, m *fetchMsg, seenNow bool) error {
 	var src msgSource
 	src.size = m.Size
 	var rd store.MessageReader
@@ -293,8 +324,8 @@ func (f *fetcher) writeMessage(seq uint32, m *store.Message, seenNow bool) error
 		rd, src.r, src.size = r, r, r.Size()
 		m.Size = src.size
 	}
-	if f.req.structure {
-		root, err := f.structure(m, rd)
+	if f.req.structure && (f.req.tree || m.ent == nil) {
+		root, err := f.structure(&m.Message, rd)
 		if err != nil {
 			return err
 		}
@@ -358,7 +389,7 @@ func (f *fetcher) payloads(src *msgSource) error {
 }
 
 // writeItems writes the response line of one message.
-func (f *fetcher) writeItems(seq uint32, m *store.Message, src *msgSource, seenNow bool) {
+func (f *fetcher) writeItems(seq uint32, m *fetchMsg, src *msgSource, seenNow bool) {
 	w := f.s.w
 	w.Raw("* ").Number(uint64(seq)).Raw(" FETCH (")
 	pi := 0
@@ -370,7 +401,7 @@ func (f *fetcher) writeItems(seq uint32, m *store.Message, src *msgSource, seenN
 		switch it.kind {
 		case fSection, fBinary:
 			w.Raw(it.name).SP()
-			f.pl[pi].write(w)
+			f.pl[pi].writeBuf(w, &f.litBuf)
 			f.pending += int(f.pl[pi].size)
 			pi++
 		case fBinarySize:
@@ -393,7 +424,7 @@ func (f *fetcher) writeItems(seq uint32, m *store.Message, src *msgSource, seenN
 }
 
 // writeSimple writes one item that is not a body section.
-func (f *fetcher) writeSimple(k itemKind, m *store.Message, root *message.Part) {
+func (f *fetcher) writeSimple(k itemKind, m *fetchMsg, root *message.Part) {
 	w := f.s.w
 	switch k {
 	case fFlags:
@@ -414,12 +445,30 @@ func (f *fetcher) writeSimple(k itemKind, m *store.Message, root *message.Part) 
 	case fModSeq:
 		w.Raw("MODSEQ (").Number(m.ModSeq).Raw(")")
 	case fEnvelope:
+		if e := m.ent; e != nil && e.env != nil {
+			f.cached("ENVELOPE ", e.env)
+			return
+		}
 		f.raw(root.Env.AppendIMAP(append(f.scratch[:0], "ENVELOPE "...)))
 	case fBody:
+		if e := m.ent; e != nil && e.body != nil {
+			f.cached("BODY ", e.body)
+			return
+		}
 		f.raw(root.AppendBodyStructure(append(f.scratch[:0], "BODY "...), false))
 	case fBodyStructure:
+		if e := m.ent; e != nil && e.bs != nil {
+			f.cached("BODYSTRUCTURE ", e.bs)
+			return
+		}
 		f.raw(root.AppendBodyStructure(append(f.scratch[:0], "BODYSTRUCTURE "...), true))
 	}
+}
+
+// cached writes name and a text from the fetch cache (immutable).
+func (f *fetcher) cached(name string, b []byte) {
+	f.s.w.Raw(name).Raw(unsafe.String(&b[0], len(b)))
+	f.pending += len(name) + len(b)
 }
 
 // raw writes b (kept as the scratch buffer for the next item). The

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 
 	"pillarbox/internal/imap"
@@ -159,6 +160,31 @@ func (p *payload) write(w *imap.Writer) {
 		}
 		w.LiteralFrom(dec, p.size, p.nul)
 	}
+}
+
+// literalBufMax: raw payloads up to this size are read into a buffer
+// of the fetcher and written with one Literal call, which fills the
+// connection's buffer before writing; LiteralFrom's copy goes around the
+// buffer (an extra write per message, and a 32 KiB copy buffer each
+// time, on a TCP connection).
+const literalBufMax = 256 << 10
+
+// writeBuf is write, reading a small raw payload through *buf (grown as
+// needed and kept for the next payload).
+func (p *payload) writeBuf(w *imap.Writer, buf *[]byte) {
+	if p.isNIL || p.size == 0 || p.data != nil || p.enc != "" || p.skip > 0 || p.size > literalBufMax {
+		p.write(w)
+		return
+	}
+	b := slices.Grow((*buf)[:0], int(p.size))[:p.size]
+	*buf = b
+	if n, err := p.r.ReadAt(b, p.off); n < len(b) {
+		// Streaming reports the failure (a broken response).
+		_ = err
+		p.write(w)
+		return
+	}
+	w.Literal(b)
 }
 
 // errReader fails every read (LiteralFrom then reports a broken response).

@@ -63,6 +63,10 @@ type fetchReq struct {
 
 	// What the items need.
 	structure bool // the MIME structure (Message.Structure)
+	tree      bool // sections need the MIME tree itself (not only rendered texts)
+	env       bool // ENVELOPE is requested
+	bodyText  bool // BODY (non-extensible) is requested
+	bs        bool // BODYSTRUCTURE is requested
 	body      bool // the message bytes (store.OpenMessage)
 	seen      bool // some item sets \Seen
 	flags     bool // FLAGS is requested
@@ -225,10 +229,13 @@ func (req *fetchReq) add(it fetchItem) {
 		req.row = true
 	case fEnvelope, fBody, fBodyStructure:
 		req.structure = true
+		req.env = req.env || it.kind == fEnvelope
+		req.bodyText = req.bodyText || it.kind == fBody
+		req.bs = req.bs || it.kind == fBodyStructure
 	case fSection, fBinary, fBinarySize:
 		req.body = true
 		if len(it.sec.part) > 0 || it.sec.spec != specNone {
-			req.structure = true
+			req.structure, req.tree = true, true
 		}
 	}
 }

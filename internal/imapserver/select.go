@@ -36,7 +36,7 @@ func cmdSelect(s *session, c *imap.Command) error {
 		s.w.Raw("* OK [CLOSED] Previous mailbox closed").CRLF() // RFC 9051 7.1, RFC 7162 3.2.11
 	}
 	readOnly := c.Name == "EXAMINE"
-	v, err := openView(s.ctx, s.srv.opts.Store, s.account.ID, name, readOnly)
+	v, err := openView(s.ctx, s.srv.opts.Store, s.account.ID, name, readOnly, s.srv.views)
 	if err != nil {
 		return storeErr(err)
 	}

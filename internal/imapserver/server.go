@@ -30,6 +30,8 @@ type Server struct {
 	sessions *limit.Counter
 	cmds     map[string]command // commandTable(), per Server so tests may add to it
 	search   *searchCache       // SEARCH's per-message data, shared by all sessions
+	fetch    *fetchCache        // FETCH's fixed per-message data, shared by all sessions
+	views    *viewSnaps         // message lists shared by views of a mailbox in the same state
 
 	// rejecting bounds the connections being answered "* BYE" at once;
 	// beyond it, refused connections are closed without a reply.
@@ -61,6 +63,8 @@ func New(opts Options) *Server {
 		sessions:   opts.Sessions,
 		cmds:       commandTable(),
 		search:     newSearchCache(searchCacheBytes),
+		fetch:      newFetchCache(fetchCacheBytes),
+		views:      newViewSnaps(),
 		rejecting:  make(chan struct{}, maxRejecting),
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*session]struct{}),

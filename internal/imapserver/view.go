@@ -48,6 +48,12 @@ type view struct {
 
 	sub    store.Subscription // the account's change feed; nil once closed
 	resync bool               // re-read the mailbox from the store at the next flush
+
+	// snap, when set, is the snapshot msgs, flagSets and flagIndex are
+	// shared with (viewSnaps); sharedMsgs / sharedFlags say which of them
+	// must be copied before they are modified (ownMsgs, ownFlags).
+	snap                    *viewSnap
+	sharedMsgs, sharedFlags bool
 }
 
 // viewMsg is one message as the client knows it.
@@ -66,8 +72,11 @@ var systemFlags = []string{store.FlagAnswered, store.FlagFlagged, store.FlagDele
 
 // openView subscribes to the account's feed and reads the mailbox. The
 // subscription comes first, so no change after the read can be missed
-// (changes from before it are recognised as known).
-func openView(ctx context.Context, st store.Store, acct int64, name string, readOnly bool) (*view, error) {
+// (changes from before it are recognised as known). With snaps, a view
+// of a mailbox in the state another view was opened in (same
+// HIGHESTMODSEQ and UIDNEXT) shares that view's message list instead of
+// reading it again (copied when either modifies it).
+func openView(ctx context.Context, st store.Store, acct int64, name string, readOnly bool, snaps *viewSnaps) (*view, error) {
 	sub := st.Subscribe(acct)
 	v := &view{st: st, acct: acct, readOnly: readOnly, sub: sub,
 		dirty: map[uint32]struct{}{}, expunged: map[uint32]struct{}{},
@@ -77,19 +86,37 @@ func openView(ctx context.Context, st store.Store, acct int64, name string, read
 		sub.Close()
 		return nil, err
 	}
+	v.mb = mb
+	v.highestModSeq = mb.HighestModSeq
+	if snap := snaps.get(mb); snap != nil {
+		v.share(snap)
+		v.exists = len(v.msgs)
+		return v, nil
+	}
 	msgs, err := st.Messages(ctx, mb.ID, 1, false)
 	if err != nil {
 		sub.Close()
 		return nil, err
 	}
-	v.mb = mb
-	v.highestModSeq = mb.HighestModSeq
 	v.msgs = make([]viewMsg, len(msgs))
+	byList := map[*string]uint32{} // the store may share equal flag lists: intern each once
 	for i, m := range msgs {
-		v.msgs[i] = viewMsg{uid: m.UID, flags: v.intern(m.Flags), modseq: m.ModSeq}
+		fl, ok := uint32(0), false
+		if len(m.Flags) > 0 {
+			fl, ok = byList[&m.Flags[0]]
+		}
+		if !ok {
+			fl = v.intern(m.Flags)
+			if len(m.Flags) > 0 {
+				byList[&m.Flags[0]] = fl
+			}
+		}
+		v.msgs[i] = viewMsg{uid: m.UID, flags: fl, modseq: m.ModSeq}
 	}
 	if n := len(msgs); n > 0 && v.mb.UIDNext <= msgs[n-1].UID {
 		v.mb.UIDNext = msgs[n-1].UID + 1 // read after the mailbox row
+	} else if snaps != nil {
+		v.share(snaps.put(mb, v))
 	}
 	v.exists = len(v.msgs)
 	return v, nil
@@ -110,6 +137,7 @@ func (v *view) intern(flags []string) uint32 {
 	if i, ok := v.flagIndex[key]; ok {
 		return i
 	}
+	v.ownFlags()
 	i := uint32(len(v.flagSets))
 	v.flagSets = append(v.flagSets, slices.Clone(flags))
 	v.flagIndex[key] = i
@@ -231,9 +259,10 @@ func (v *view) takeAppend(uid uint32, flags []string, modseq uint64) {
 
 func (v *view) takeFlags(uid uint32, flags []string, modseq uint64) {
 	if i, ok := v.index(uid); ok {
-		m := &v.msgs[i]
-		if _, gone := v.expunged[uid]; !gone && modseq > m.modseq {
-			m.flags, m.modseq = v.intern(flags), modseq
+		if _, gone := v.expunged[uid]; !gone && modseq > v.msgs[i].modseq {
+			fl := v.intern(flags)
+			v.ownMsgs()
+			v.msgs[i].flags, v.msgs[i].modseq = fl, modseq
 			v.dirty[uid] = struct{}{}
 		}
 		return
@@ -261,7 +290,9 @@ func (v *view) noteFlags(uid uint32, modseq uint64, flags []string) {
 	if !ok || modseq < v.msgs[i].modseq {
 		return
 	}
-	v.msgs[i].flags, v.msgs[i].modseq = v.intern(flags), modseq
+	fl := v.intern(flags)
+	v.ownMsgs()
+	v.msgs[i].flags, v.msgs[i].modseq = fl, modseq
 	delete(v.dirty, uid)
 	if modseq > v.highestModSeq {
 		v.highestModSeq = modseq
@@ -409,6 +440,7 @@ func (v *view) reportExpunged(s *session, uids []uint32) {
 		}
 	}
 	var removed []uint32
+	v.ownMsgs()
 	keep := v.msgs[:0]
 	var seqs []int
 	for i, m := range v.msgs {

@@ -118,8 +118,8 @@ func (s *Store) listMessages(ctx context.Context, mailboxID int64, withStructure
 	cacheable := !withStructure && where == whereFromUID
 	var out []store.Message
 	err := s.read(ctx, func(r *rtx) error {
-		var modseq int64
-		if err := r.queryRow(`SELECT highest_modseq FROM mailboxes WHERE id = ?`, mailboxID).Scan(&modseq); err != nil {
+		var modseq, count int64
+		if err := r.queryRow(`SELECT highest_modseq, messages FROM mailboxes WHERE id = ?`, mailboxID).Scan(&modseq, &count); err != nil {
 			return notFound(err)
 		}
 		if cacheable {
@@ -127,6 +127,9 @@ func (s *Store) listMessages(ctx context.Context, mailboxID int64, withStructure
 				out = cached
 				return nil
 			}
+		}
+		if where == whereFromUID && fromUID <= 1 && count > 0 {
+			out = make([]store.Message, 0, count) // the whole mailbox: no regrowing
 		}
 		rs := newRowScanner(mailboxID, withStructure)
 		err := r.each(`SELECT `+cols+` FROM messages WHERE mailbox_id = ? AND `+where+` ORDER BY uid`,
