@@ -33,8 +33,12 @@ type view struct {
 	mb       store.Mailbox // as at SELECT (ID, UIDValidity, name)
 	readOnly bool
 
-	msgs     []viewMsg           // the client's view, UID order
-	adds     []viewMsg           // appended, not yet announced by EXISTS
+	msgs []viewMsg // the client's view, UID order
+	adds []viewMsg // appended, not yet announced by EXISTS
+	// early holds flag changes of UIDs beyond the view, whose append has
+	// not arrived yet: the store publishes flag changes at commit, which
+	// can be before the append of a message still waiting for the disk.
+	early    map[uint32]viewMsg
 	dirty    map[uint32]struct{} // UIDs in msgs with unreported flag changes
 	expunged map[uint32]struct{} // UIDs in msgs expunged, not yet reported
 	exists   int                 // the message count the client was last told
@@ -253,7 +257,14 @@ func (v *view) take(c store.Change) {
 
 func (v *view) takeAppend(uid uint32, flags []string, modseq uint64) {
 	if uid > v.lastUID() {
-		v.adds = append(v.adds, viewMsg{uid: uid, flags: v.intern(flags), modseq: modseq})
+		m := viewMsg{uid: uid, flags: v.intern(flags), modseq: modseq}
+		if e, ok := v.early[uid]; ok {
+			delete(v.early, uid)
+			if e.modseq > m.modseq {
+				m.flags, m.modseq = e.flags, e.modseq
+			}
+		}
+		v.adds = append(v.adds, m)
 	}
 }
 
@@ -268,10 +279,29 @@ func (v *view) takeFlags(uid uint32, flags []string, modseq uint64) {
 		return
 	}
 	for i := range v.adds {
-		if a := &v.adds[i]; a.uid == uid && modseq > a.modseq {
-			a.flags, a.modseq = v.intern(flags), modseq
+		if a := &v.adds[i]; a.uid == uid {
+			if modseq > a.modseq {
+				a.flags, a.modseq = v.intern(flags), modseq
+			}
+			return
 		}
 	}
+	if uid > v.lastAddedUID() && len(v.early) < maxPending {
+		if e, ok := v.early[uid]; !ok || modseq > e.modseq {
+			if v.early == nil {
+				v.early = map[uint32]viewMsg{}
+			}
+			v.early[uid] = viewMsg{uid: uid, flags: v.intern(flags), modseq: modseq}
+		}
+	}
+}
+
+// lastAddedUID is the largest UID the view knows, announced or not.
+func (v *view) lastAddedUID() uint32 {
+	if n := len(v.adds); n > 0 {
+		return v.adds[n-1].uid
+	}
+	return v.lastUID()
 }
 
 func (v *view) takeExpunge(uid uint32) {

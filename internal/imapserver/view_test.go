@@ -184,3 +184,22 @@ func TestViewAppendThenExpungeUnannounced(t *testing.T) {
 		t.Errorf("keyword of a message never announced is listed")
 	}
 }
+
+// A flag change published before the append of its message (the store
+// publishes flag changes at commit, appends once durable) is kept and
+// applied when the append arrives.
+func TestViewFlagsBeforeAppend(t *testing.T) {
+	v := testView(1)
+	v.take(store.Change{Kind: store.ChangeFlags, MailboxID: 7, UID: 2, ModSeq: 12, Flags: []string{store.FlagSeen}})
+	v.take(store.Change{Kind: store.ChangeAppend, MailboxID: 7, UID: 2, ModSeq: 11})
+	got := flushed(t, v, true, false, true)
+	if got != "* 2 EXISTS\r\n" {
+		t.Errorf("flush wrote %q", got)
+	}
+	if i, ok := v.index(2); !ok || v.msgs[i].modseq != 12 || !strings.Contains(strings.Join(v.flagSets[v.msgs[i].flags], " "), store.FlagSeen) {
+		t.Errorf("message 2 after the late append: %+v", v.msgs)
+	}
+	if len(v.early) != 0 {
+		t.Errorf("early flags kept: %v", v.early)
+	}
+}

@@ -376,10 +376,12 @@ type Store interface {
 	OpenBlob(ctx context.Context, blobID string) (MessageReader, error)
 
 	// Subscribe returns the change feed of one account: every Change made
-	// through this Store value after Subscribe returns, in commit order,
-	// available from Take by the time the call that made it has returned
-	// (a backend may answer StoreFlags before its change is durable; its
-	// Change then follows within about one disk sync). Publishing
+	// through this Store value after Subscribe returns, available from
+	// Take by the time the call that made it has returned, in commit
+	// order, except that a backend may publish a flag change (answered
+	// before it is durable) ahead of earlier changes still being made
+	// durable, even ahead of the append of the same message: keep flag
+	// changes of unknown UIDs until their append comes. Publishing
 	// never waits for subscribers; one that lets more than a few thousand
 	// changes pile up gets them replaced by one Change with Kind 0 and
 	// must resynchronise (re-read what it shows); so does every

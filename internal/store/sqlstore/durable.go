@@ -25,10 +25,13 @@ import (
 // synchronous=NORMAL keeps), so frames overwritten by a WAL restart were
 // already durable in the database file.
 //
-// Flag changes (StoreFlags) are "relaxed": their caller is answered as
-// soon as the transaction commits, like Dovecot, which does not fsync flag
-// updates; a power loss right after may lose the change, never a message.
-// Their changes are still published here, in commit order.
+// Flag changes (StoreFlags) are "relaxed": their change is published and
+// their caller answered as soon as the transaction commits, like Dovecot,
+// which does not fsync flag updates; a power loss right after may lose the
+// change, never a message. So a flag change can reach subscribers before
+// the changes of an earlier operation still waiting here (an append of
+// the same message, even): subscribers must keep a flag change of a UID
+// they do not know yet until its append arrives (imapserver's view does).
 //
 // The price of overlapping the sync with the next transaction is that a
 // commit is visible to readers (an IMAP session listing the mailbox) about

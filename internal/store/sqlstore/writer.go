@@ -261,8 +261,12 @@ func (s *Store) commitBatch(live []*op) {
 	}
 	for i, o := range live {
 		if o.relaxed && results[i] == nil {
+			// Published and answered at commit (see durable.go); the
+			// durable stage then has nothing left to do for it.
+			s.feed.publish(o.changes)
+			o.changes = nil
 			o.answered = true
-			o.done <- nil // its changes are still published in order, after the sync
+			o.done <- nil
 		}
 	}
 	s.toDurable.push(committed{ops: live, results: results})

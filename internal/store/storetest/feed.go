@@ -136,8 +136,7 @@ func testFeedOverflow(e *env) {
 	if resync < 0 || len(got) >= produced {
 		e.t.Fatalf("%d changes produced unread: got %d back, Kind 0 at %d; want some dropped for a Kind 0", produced, len(got), resync)
 	}
-	// The store keeps working and the subscription goes on (flag changes
-	// may still be arriving: see Store.Subscribe).
+	// The store keeps working and the subscription goes on.
 	r := e.deliver(a.ID, "INBOX", body("after"))
 	rd := newFeedReader(sub)
 	c := rd.next(e.t)
