@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -61,6 +62,13 @@ type conn struct {
 	chunkLeft int64
 	lineStart bool // DATA: at the start of a line
 	dataCR    bool // DATA: previous fragment ended in CR
+	// DATA fast path (receive, readData): the unstuffed content goes
+	// straight to sink instead of through go-smtp's byte-at-a-time DATA
+	// reader, which then sees only the final "."; sinkN counts it, sinkErr
+	// keeps the first write error (the rest is read and dropped).
+	sink      io.Writer
+	sinkN     int64
+	sinkErr   error
 	verb      string
 	lastLine  string // the last command line given to go-smtp, without CRLF
 	heloArg   string

@@ -16,8 +16,8 @@ var (
 	errSizeExceeded = smtpErr(552, [3]int{5, 3, 4}, "Max message size exceeded")
 )
 
-// receive spools one message (DATA content already unstuffed by go-smtp,
-// or the joined BDAT chunks), prepends our Received header, removes Bcc on
+// receive spools one message (DATA content unstuffed by readData and
+// written straight to the spool, or the joined BDAT chunks from go-smtp), prepends our Received header, removes Bcc on
 // submission, and hands it to Backend.Deliver. Its result is the reply.
 func (c *conn) receive(tx *transaction, r io.Reader) error {
 	sp := &spool{create: c.s.opts.Backend.CreateSpool, limit: spoolMemory}
@@ -33,9 +33,20 @@ func (c *conn) receive(tx *transaction, r io.Reader) error {
 		inHeader:  true,
 	}
 	_, werr := io.WriteString(sp, hdr)
+	fast := c.verb == "DATA" && werr == nil
+	if fast { // readData writes the content to mw (conn.sink)
+		c.sink, c.sinkN, c.sinkErr = mw, 0, nil
+		defer func() { c.sink = nil }()
+	}
 	var n int64
 	if werr == nil {
 		n, werr = io.Copy(mw, r)
+		if fast {
+			n += c.sinkN
+			if werr == nil {
+				werr = c.sinkErr
+			}
+		}
 		if werr == nil {
 			werr = mw.Close()
 		}

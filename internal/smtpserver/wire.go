@@ -357,14 +357,34 @@ func (c *conn) readData() error {
 		c.kill(554, [3]int{5, 6, 0}, "Bare CR or LF in message data not allowed, closing connection")
 		return errConnLost
 	}
-	if c.lineStart && complete && len(frag) == 3 && frag[0] == '.' {
+	end := c.lineStart && complete && len(frag) == 3 && frag[0] == '.'
+	if end {
 		c.mode = modeCommand // end of data (".\r\n", CRLF checked above)
+	} else if c.sink != nil {
+		c.toSink(frag, complete)
+		return nil // consumed here: fill reads on
 	}
 	c.lineStart = complete
 	// frag aliases the bufio buffer; it stays valid until the next read,
 	// which happens only after go-smtp has taken all of it.
 	c.pending = frag
 	return nil
+}
+
+// toSink writes one DATA fragment, dot-unstuffed (RFC 5321 4.5.2), to the
+// receiving transaction's sink, up to the message size limit.
+func (c *conn) toSink(frag []byte, complete bool) {
+	if c.lineStart && frag[0] == '.' {
+		frag = frag[1:]
+	}
+	c.lineStart = complete
+	c.sinkN += int64(len(frag))
+	if c.sinkErr != nil || (c.lim.MaxMessageBytes > 0 && c.sinkN > c.lim.MaxMessageBytes) {
+		return // too large or failed: read on to the end, answer then
+	}
+	if _, err := c.sink.Write(frag); err != nil {
+		c.sinkErr = err
+	}
 }
 
 // dataFragOK checks that every CR in frag is followed by LF and every LF
