@@ -95,17 +95,7 @@ func (s SeqSet) Contains(n, star uint32) bool {
 		n = star
 	}
 	for _, r := range s.Ranges {
-		lo, hi := r.Start, r.Stop
-		if lo == 0 {
-			lo = star
-		}
-		if hi == 0 {
-			hi = star
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if lo <= n && n <= hi {
+		if lo, hi := r.Bounds(star); lo <= n && n <= hi {
 			return true
 		}
 	}
@@ -177,4 +167,20 @@ func FormatUIDs(uids []uint32) string {
 		i = j + 1
 	}
 	return string(b)
+}
+
+// Bounds returns the range's smallest and largest value, "*" (0) taken as
+// star.
+func (r SeqRange) Bounds(star uint32) (lo, hi uint32) {
+	lo, hi = r.Start, r.Stop
+	if lo == 0 {
+		lo = star
+	}
+	if hi == 0 {
+		hi = star
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return lo, hi
 }

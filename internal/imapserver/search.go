@@ -7,6 +7,7 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 
 	"pillarbox/internal/imap"
+	"pillarbox/internal/message"
 )
 
 // SEARCH and UID SEARCH: RFC 9051 6.4.4, RFC 3501 6.4.4, with ESEARCH
@@ -189,26 +190,7 @@ func strictUTF8(b []byte) (string, error) {
 // every byte as Latin-1 (what clients that send 8-bit text without
 // UTF-8 mostly mean).
 func lenientText(b []byte) (string, error) {
-	return latin1Fallback(string(b)), nil
-}
-
-// latin1Fallback keeps valid UTF-8 sequences and reads every other byte
-// as Latin-1.
-func latin1Fallback(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + len(s)/8)
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			r = rune(s[i])
-		}
-		b.WriteRune(r)
-		i += n
-	}
-	return b.String()
+	return message.LenientUTF8(string(b)), nil
 }
 
 // searchHit is one matching message.

@@ -337,7 +337,7 @@ func compareDay(op sop, day, want int) bool {
 
 // decodeWords decodes RFC 2047 encoded words of a raw header value
 // (8-bit bytes outside UTF-8 read as Latin-1).
-func decodeWords(s string) string { return message.DecodeHeader(latin1Fallback(s)) }
+func decodeWords(s string) string { return message.DecodeHeader(message.LenientUTF8(s)) }
 
 // formatAddresses writes an address list as `Name <local@domain>, ...`
 // (groups as `Group: ...;`), names decoded, placeholders for missing
@@ -362,7 +362,7 @@ func formatAddresses(list []message.Address) string {
 			b.WriteString(decodeWords(a.Name) + " <")
 		}
 		if a.Mailbox != message.MissingMailbox {
-			b.WriteString(latin1Fallback(a.Mailbox))
+			b.WriteString(message.LenientUTF8(a.Mailbox))
 		}
 		if a.Host != message.MissingDomain {
 			b.WriteString("@" + a.Host)

@@ -542,16 +542,7 @@ func (v *view) resolve(set imap.SeqSet, uidMode bool) ([]uint32, error) {
 // seqSpan maps a range of sequence numbers to an index interval.
 func (v *view) seqSpan(r imap.SeqRange) (int, int, error) {
 	n := uint32(len(v.msgs))
-	lo, hi := r.Start, r.Stop
-	if lo == 0 {
-		lo = n
-	}
-	if hi == 0 {
-		hi = n
-	}
-	if lo > hi {
-		lo, hi = hi, lo
-	}
+	lo, hi := r.Bounds(n)
 	if lo == 0 { // "*" in an empty mailbox
 		return 0, 0, nil
 	}
@@ -567,17 +558,7 @@ func (v *view) uidSpan(r imap.SeqRange) (int, int) {
 	if n == 0 {
 		return 0, 0
 	}
-	star := v.msgs[n-1].uid
-	lo, hi := r.Start, r.Stop
-	if lo == 0 {
-		lo = star
-	}
-	if hi == 0 {
-		hi = star
-	}
-	if lo > hi {
-		lo, hi = hi, lo
-	}
+	lo, hi := r.Bounds(v.msgs[n-1].uid)
 	i := sort.Search(n, func(i int) bool { return v.msgs[i].uid >= lo })
 	j := sort.Search(n, func(i int) bool { return v.msgs[i].uid > hi })
 	return i, j

@@ -159,7 +159,7 @@ func HeaderText(b []byte) string {
 		if f.Name == "" {
 			continue
 		}
-		v := DecodeHeader(lenientUTF8(f.Value()))
+		v := DecodeHeader(LenientUTF8(f.Value()))
 		out.WriteString(cleanLine(f.Name))
 		out.WriteString(": ")
 		out.WriteString(cleanLine(v))
@@ -173,22 +173,22 @@ func HeaderText(b []byte) string {
 func decodeText(charset string, b []byte) string {
 	switch strings.ToLower(strings.TrimSpace(charset)) {
 	case "", "utf-8", "utf8", "us-ascii", "ascii":
-		return lenientUTF8(string(b))
+		return LenientUTF8(string(b))
 	}
 	enc, err := htmlindex.Get(charset)
 	if err != nil {
-		return lenientUTF8(string(b))
+		return LenientUTF8(string(b))
 	}
 	out, err := enc.NewDecoder().Bytes(b)
 	if err != nil {
-		return lenientUTF8(string(b))
+		return LenientUTF8(string(b))
 	}
-	return lenientUTF8(string(out))
+	return LenientUTF8(string(out))
 }
 
-// lenientUTF8 keeps valid UTF-8 sequences and reads every other byte as
-// Latin-1.
-func lenientUTF8(s string) string {
+// LenientUTF8 keeps valid UTF-8 sequences and reads every other byte as
+// Latin-1 (8-bit text of unknown charset, as mail clients send it).
+func LenientUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s
 	}
