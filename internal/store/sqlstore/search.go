@@ -101,12 +101,16 @@ func (r *rtx) searchIndexed(mailboxID int64, q string, all bool, match func(hdr,
 }
 
 // searchPending extracts and checks the text of the mailbox's messages
-// whose blob is not indexed yet. A blob removed meanwhile (its message
+// whose blob is not indexed yet, one at a time. A blob removed meanwhile (its message
 // expunged after this snapshot) is skipped.
 func (r *rtx) searchPending(mailboxID int64, match func(hdr, body string) bool, hit map[uint32]bool) error {
+	// The mailbox's messages first, each blob probed in the partial
+	// index of unindexed blobs (no blob row read unless it is pending):
+	// when the indexer lags far behind (a large import), blobs-first would
+	// read every pending blob of the whole database for every search.
 	return r.each(`SELECT m.uid, b.id, b.size, b.data, b.data IS NULL
-		FROM blobs b CROSS JOIN messages m
-		WHERE b.text_doc IS NULL AND m.blob_id = b.id AND +m.mailbox_id = ?`, []any{mailboxID},
+		FROM messages m CROSS JOIN blobs b INDEXED BY blobs_text_pending
+		WHERE m.mailbox_id = ? AND b.id = m.blob_id AND b.text_doc IS NULL`, []any{mailboxID},
 		func(row scanner) error {
 			var uid, size int64
 			var id string
