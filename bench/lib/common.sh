@@ -1,5 +1,5 @@
-# bench/lib/common.sh: helpers shared by the bench scripts (sourced).
-# The same functions as in bench/smtp.sh, which keeps its own copy.
+# bench/lib/common.sh: helpers shared by the bench scripts (sourced by
+# smtp.sh and imap.sh).
 # Needs BENCH_LIB (this directory) exported for kill_tree.
 
 log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
