@@ -49,7 +49,8 @@ type searchFields struct {
 }
 
 // searchCacheBytes is the budget of one search cache: about 10
-// mailboxes of 10,000 messages. A Server has two (SEARCH, UID SEARCH).
+// mailboxes of 10,000 messages, shared by SEARCH and UID SEARCH of every
+// session of a Server.
 const searchCacheBytes = 32 << 20
 
 // fieldOverhead estimates the bytes of one cached entry besides its strings.
