@@ -119,6 +119,7 @@ Passwords are stored as argon2id hashes (plus SCRAM-SHA-256 keys), never in clea
   pillarbox account list
   pillarbox account passwd alice@example.com --password-stdin < pw.txt
   pillarbox account set alice@example.com --quota 0 --save-sent=false
+  pillarbox account set alice@example.com --pop3-maildrop INBOX,Junk   # --pop3-maildrop "" = default
   pillarbox account remove bob@example.com`,
 	}
 	cmd.AddCommand(c.accountAddCmd(), c.accountListCmd(), c.accountRemoveCmd(),
@@ -249,7 +250,7 @@ func domainOf(email string) string {
 func (c *cli) accountListCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List accounts with quota and used storage",
+		Short: "List accounts with quota, used storage, save-sent and POP3 maildrop",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withStore(func(st store.Store, _ *config.Config) error {
@@ -258,13 +259,17 @@ func (c *cli) accountListCmd() *cobra.Command {
 					return err
 				}
 				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "EMAIL\tQUOTA\tUSED\tSAVE-SENT")
+				fmt.Fprintln(tw, "EMAIL\tQUOTA\tUSED\tSAVE-SENT\tPOP3-MAILDROP")
 				for _, a := range accs {
 					q := "unlimited"
 					if a.QuotaBytes > 0 {
 						q = formatSize(a.QuotaBytes)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", a.Email, q, formatSize(a.UsedBytes), a.SaveSent)
+					md := "default"
+					if a.POP3Maildrop != nil {
+						md = strings.Join(a.POP3Maildrop, ",")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", a.Email, q, formatSize(a.UsedBytes), a.SaveSent, md)
 				}
 				return tw.Flush()
 			})
@@ -333,40 +338,58 @@ func (c *cli) accountPasswdCmd() *cobra.Command {
 	return cmd
 }
 
+// accountSettings are the changes asked of `account set`; nil fields
+// stay as they are.
+type accountSettings struct {
+	quota       *int64
+	saveSent    *bool
+	maildrop    *[]string // points at nil: back to the default
+	maildropArg string    // as given, for error messages
+}
+
 func (c *cli) accountSetCmd() *cobra.Command {
-	var quota string
+	var quota, maildrop string
 	var saveSent bool
 	cmd := &cobra.Command{
-		Use:   "set EMAIL [--quota SIZE] [--save-sent=true|false]",
-		Short: "Change an account's quota or copy-to-Sent setting",
-		Args:  cobra.ExactArgs(1),
+		Use:   "set EMAIL [--quota SIZE] [--save-sent=true|false] [--pop3-maildrop MAILBOX,...]",
+		Short: "Change an account's quota, copy-to-Sent setting or POP3 maildrop",
+		Long: `Change an account's quota, copy-to-Sent setting or POP3 maildrop.
+--pop3-maildrop names the mailboxes POP3 serves for the account, in order, comma-separated
+(they need not exist yet); "" goes back to the server's default ([pop3] maildrop).`,
+		Example: `  pillarbox account set alice@example.com --quota 2GiB --save-sent
+  pillarbox account set alice@example.com --pop3-maildrop INBOX,Junk
+  pillarbox account set alice@example.com --pop3-maildrop ""`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			email, err := canonicalEmail(args[0])
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("quota") && !cmd.Flags().Changed("save-sent") {
-				return errors.New("nothing to change: give --quota and/or --save-sent")
+			f := cmd.Flags()
+			if !f.Changed("quota") && !f.Changed("save-sent") && !f.Changed("pop3-maildrop") {
+				return errors.New("nothing to change: give --quota, --save-sent and/or --pop3-maildrop")
+			}
+			var set accountSettings
+			if f.Changed("quota") {
+				q, err := parseQuota(quota)
+				if err != nil {
+					return err
+				}
+				set.quota = &q
+			}
+			if f.Changed("save-sent") {
+				set.saveSent = &saveSent
+			}
+			if f.Changed("pop3-maildrop") {
+				md, err := parseMaildrop(maildrop)
+				if err != nil {
+					return err
+				}
+				set.maildrop, set.maildropArg = &md, maildrop
 			}
 			return c.withStore(func(st store.Store, _ *config.Config) error {
-				ctx := cmd.Context()
-				acc, err := st.Account(ctx, email)
-				if err != nil {
-					return notFound(err, "account "+email)
-				}
-				if cmd.Flags().Changed("quota") {
-					q, err := parseQuota(quota)
-					if err != nil {
-						return err
-					}
-					if err := st.SetQuota(ctx, acc.ID, q); err != nil {
-						return err
-					}
-				}
-				if cmd.Flags().Changed("save-sent") {
-					if err := st.SetSaveSent(ctx, acc.ID, saveSent); err != nil {
-						return err
-					}
+				if err := set.apply(cmd.Context(), st, email); err != nil {
+					return err
 				}
 				c.out("updated account %s\n", email)
 				return nil
@@ -375,7 +398,54 @@ func (c *cli) accountSetCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&quota, "quota", "0", `storage quota, e.g. "2GiB"; 0 = unlimited`)
 	cmd.Flags().BoolVar(&saveSent, "save-sent", false, "copy mail submitted by this account into its Sent mailbox")
+	cmd.Flags().StringVar(&maildrop, "pop3-maildrop", "", `mailboxes POP3 serves, in order, e.g. "INBOX,Junk"; "" = the server's default`)
 	return cmd
+}
+
+// apply writes the settings of the account email. The maildrop goes
+// first: the store may refuse a name, and then nothing has changed.
+func (set *accountSettings) apply(ctx context.Context, st store.Store, email string) error {
+	acc, err := st.Account(ctx, email)
+	if err != nil {
+		return notFound(err, "account "+email)
+	}
+	if set.maildrop != nil {
+		if err := st.SetPOP3Maildrop(ctx, acc.ID, *set.maildrop); err != nil {
+			if errors.Is(err, store.ErrInvalidName) {
+				return fmt.Errorf("--pop3-maildrop: invalid mailbox name in %q", set.maildropArg)
+			}
+			return err
+		}
+	}
+	if set.quota != nil {
+		if err := st.SetQuota(ctx, acc.ID, *set.quota); err != nil {
+			return err
+		}
+	}
+	if set.saveSent != nil {
+		if err := st.SetSaveSent(ctx, acc.ID, *set.saveSent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseMaildrop splits a --pop3-maildrop value: comma-separated mailbox
+// names, spaces around each trimmed; "" (or only spaces) means the
+// server's default (nil).
+func parseMaildrop(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return nil, fmt.Errorf("--pop3-maildrop: empty mailbox name in %q", s)
+		}
+		out = append(out, name)
+	}
+	return out, nil
 }
 
 // formatSize prints a byte count with a binary unit.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,7 +182,7 @@ func TestAccountCommands(t *testing.T) {
 		t.Errorf("alice login: %v", err)
 	}
 	list := e.must("", "account", "list")
-	if !regexp.MustCompile(`(?m)^alice@example\.test\s+2\.0MiB\s+0B\s+false$`).MatchString(list) ||
+	if !regexp.MustCompile(`(?m)^alice@example\.test\s+2\.0MiB\s+0B\s+false\s+default$`).MatchString(list) ||
 		!regexp.MustCompile(`(?m)^bob@example\.test\s+unlimited\s+0B`).MatchString(list) {
 		t.Errorf("account list:\n%s", list)
 	}
@@ -203,6 +204,49 @@ func TestAccountCommands(t *testing.T) {
 	e.fails("not found", "", "account", "remove", "bob@example.test")
 	if strings.Contains(e.must("", "account", "list"), "bob@") {
 		t.Error("bob still listed")
+	}
+}
+
+// TestAccountPOP3Maildrop: account set --pop3-maildrop stores the
+// maildrop (INBOX canonicalised, duplicates dropped), account list shows
+// it, "" goes back to the default, and bad values change nothing.
+func TestAccountPOP3Maildrop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	maildrop := func() []string {
+		t.Helper()
+		acc, err := e.store().Account(context.Background(), "admin@example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acc.POP3Maildrop
+	}
+	e.must("", "account", "set", "admin@example.test", "--pop3-maildrop", "inbox, Junk,Archive/2024,INBOX")
+	want := []string{"INBOX", "Junk", "Archive/2024"}
+	if got := maildrop(); !slices.Equal(got, want) {
+		t.Errorf("maildrop = %q, want %q", got, want)
+	}
+	list := e.must("", "account", "list")
+	if !regexp.MustCompile(`(?m)^EMAIL\s+QUOTA\s+USED\s+SAVE-SENT\s+POP3-MAILDROP$`).MatchString(list) ||
+		!regexp.MustCompile(`(?m)^admin@example\.test\s+\S+\s+\S+\s+\S+\s+INBOX,Junk,Archive/2024$`).MatchString(list) {
+		t.Errorf("account list:\n%s", list)
+	}
+
+	e.fails("empty mailbox name", "", "account", "set", "admin@example.test", "--pop3-maildrop", "INBOX,,Junk")
+	e.fails("invalid mailbox name", "", "account", "set", "admin@example.test", "--pop3-maildrop", "INBOX,/Junk", "--quota", "1MiB")
+	e.fails("not found", "", "account", "set", "nobody@example.test", "--pop3-maildrop", "INBOX")
+	acc, err := e.store().Account(context.Background(), "admin@example.test")
+	if err != nil || !slices.Equal(acc.POP3Maildrop, want) || acc.QuotaBytes != 0 {
+		t.Errorf("after refused changes: %+v, %v", acc, err)
+	}
+	e.fails("nothing to change", "", "account", "set", "admin@example.test")
+
+	e.must("", "account", "set", "admin@example.test", "--pop3-maildrop", "")
+	if got := maildrop(); got != nil {
+		t.Errorf("maildrop after reset = %q, want nil", got)
+	}
+	if list := e.must("", "account", "list"); !regexp.MustCompile(`(?m)^admin@example\.test\s.*\sdefault$`).MatchString(list) {
+		t.Errorf("account list after reset:\n%s", list)
 	}
 }
 

@@ -85,7 +85,11 @@ type Account struct {
 	QuotaBytes int64  // 0 = unlimited
 	UsedBytes  int64  // sum of the sizes of all messages in all its mailboxes
 	SaveSent   bool   // submission copies sent mail to Sent
-	CreatedAt  time.Time
+	// POP3Maildrop names the mailboxes POP3 serves for this account, in
+	// this order; nil means the server's default ([pop3] maildrop). The
+	// mailboxes need not exist. See Store.SetPOP3Maildrop.
+	POP3Maildrop []string
+	CreatedAt    time.Time
 }
 
 // Credentials are the stored secrets of an account. Never a clear password.
@@ -158,6 +162,12 @@ type FlagUpdate struct {
 	UID    uint32
 	ModSeq uint64
 	Flags  []string
+}
+
+// ExpungeSet names UIDs of one mailbox (Store.ExpungeMany).
+type ExpungeSet struct {
+	MailboxID int64
+	UIDs      []uint32
 }
 
 // UIDPair maps a source UID to the destination UID of a COPY/MOVE.
@@ -300,6 +310,12 @@ type Store interface {
 	SetCredentials(ctx context.Context, accountID int64, cred Credentials) error
 	SetQuota(ctx context.Context, accountID int64, quotaBytes int64) error
 	SetSaveSent(ctx context.Context, accountID int64, on bool) error
+	// SetPOP3Maildrop sets Account.POP3Maildrop; nil or empty resets it to
+	// nil (the server's default). Names are kept as given except that the
+	// INBOX segment is spelled in upper case, as for mailboxes; an invalid
+	// name gives ErrInvalidName; duplicates are dropped (the first stays).
+	// The mailboxes need not exist. ErrNotFound for an unknown account.
+	SetPOP3Maildrop(ctx context.Context, accountID int64, mailboxes []string) error
 
 	// Aliases. Address is "local@domain" or "@domain"; its domain must exist.
 	AddAlias(ctx context.Context, address string, targets []string) error
@@ -340,6 +356,14 @@ type Store interface {
 	StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) (updated []FlagUpdate, failed []uint32, err error)
 	// Expunge removes the given UIDs (those that exist) and returns them.
 	Expunge(ctx context.Context, mailboxID int64, uids []uint32) (expunged []uint32, err error)
+	// ExpungeMany removes the given UIDs (those that exist) of several
+	// mailboxes in one atomic commit (all or none), with the same effects
+	// as Expunge per mailbox (tombstones, MODSEQ, counts, used bytes,
+	// change feed). It returns one ExpungeSet per input set, in order,
+	// with the UIDs actually removed. A mailbox that does not exist makes
+	// the whole call fail with ErrNotFound, removing nothing. POP3's
+	// UPDATE state uses it (RFC 1939 6).
+	ExpungeMany(ctx context.Context, sets []ExpungeSet) ([]ExpungeSet, error)
 	// Copy copies messages to another mailbox of the same account,
 	// keeping flags and internal date (new UIDs, new POP3 UIDs; ErrOverQuota
 	// if the copies exceed the quota); Move also expunges the sources and

@@ -2,7 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -114,18 +118,45 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	return out, err
 }
 
-const accountCols = `id, email, quota_bytes, used_bytes, save_sent, created_at`
+const accountCols = `id, email, quota_bytes, used_bytes, save_sent, created_at, pop3_maildrop`
 
 type scanner interface{ Scan(dest ...any) error }
 
+// accountRow holds the Scan destinations of accountCols (and more).
+type accountRow struct {
+	a        store.Account
+	saveSent int
+	at       int64
+	maildrop sql.NullString
+}
+
+func (ar *accountRow) dest(more ...any) []any {
+	a := &ar.a
+	return append([]any{&a.ID, &a.Email, &a.QuotaBytes, &a.UsedBytes, &ar.saveSent, &ar.at, &ar.maildrop}, more...)
+}
+
+// account finishes the Account after a successful Scan.
+func (ar *accountRow) account() (store.Account, error) {
+	a := ar.a
+	a.SaveSent = ar.saveSent != 0
+	a.CreatedAt = fromNanos(ar.at)
+	if ar.maildrop.Valid {
+		if err := json.Unmarshal([]byte(ar.maildrop.String), &a.POP3Maildrop); err != nil {
+			return store.Account{}, fmt.Errorf("sqlstore: account %d: bad pop3_maildrop: %w", a.ID, err)
+		}
+		if len(a.POP3Maildrop) == 0 {
+			a.POP3Maildrop = nil
+		}
+	}
+	return a, nil
+}
+
 func scanAccount(r scanner) (store.Account, error) {
-	var a store.Account
-	var saveSent int
-	var at int64
-	err := r.Scan(&a.ID, &a.Email, &a.QuotaBytes, &a.UsedBytes, &saveSent, &at)
-	a.SaveSent = saveSent != 0
-	a.CreatedAt = fromNanos(at)
-	return a, notFound(err)
+	var ar accountRow
+	if err := r.Scan(ar.dest()...); err != nil {
+		return store.Account{}, notFound(err)
+	}
+	return ar.account()
 }
 
 // CreateAccount creates an account and its default mailboxes.
@@ -253,18 +284,18 @@ func (s *Store) Credentials(ctx context.Context, email string) (store.Account, s
 	var a store.Account
 	var c store.Credentials
 	err = s.view(ctx, func(r *rtx) error {
-		var saveSent, iter int
-		var at int64
+		var ar accountRow
+		var iter int
 		var salt, stored, server []byte
-		err := r.queryRow(`SELECT id, email, quota_bytes, used_bytes, save_sent, created_at,
+		err := r.queryRow(`SELECT `+accountCols+`,
 			password_hash, scram_salt, scram_iterations, scram_stored_key, scram_server_key
-			FROM accounts WHERE email = ?`, email).Scan(&a.ID, &a.Email, &a.QuotaBytes, &a.UsedBytes, &saveSent, &at,
-			&c.PasswordHash, &salt, &iter, &stored, &server)
+			FROM accounts WHERE email = ?`, email).Scan(ar.dest(&c.PasswordHash, &salt, &iter, &stored, &server)...)
 		if err != nil {
 			return notFound(err)
 		}
-		a.SaveSent = saveSent != 0
-		a.CreatedAt = fromNanos(at)
+		if a, err = ar.account(); err != nil {
+			return err
+		}
 		if iter > 0 {
 			c.SCRAMSHA256 = &store.SCRAMCredentials{Salt: salt, Iterations: iter, StoredKey: stored, ServerKey: server}
 		}
@@ -298,6 +329,43 @@ func (s *Store) SetSaveSent(ctx context.Context, accountID int64, on bool) error
 	return s.doAdmin(ctx, func(t *wtx) error {
 		return t.mustTouch(`UPDATE accounts SET save_sent = ? WHERE id = ?`, boolInt(on), accountID)
 	})
+}
+
+// SetPOP3Maildrop sets the mailboxes POP3 serves for the account (nil or
+// empty: the server's default). Stored as a JSON array, NULL for the
+// default.
+func (s *Store) SetPOP3Maildrop(ctx context.Context, accountID int64, mailboxes []string) error {
+	names, err := normMaildrop(mailboxes)
+	if err != nil {
+		return err
+	}
+	var val any // NULL
+	if names != nil {
+		b, err := json.Marshal(names)
+		if err != nil {
+			return err
+		}
+		val = string(b)
+	}
+	return s.doAdmin(ctx, func(t *wtx) error {
+		return t.mustTouch(`UPDATE accounts SET pop3_maildrop = ? WHERE id = ?`, val, accountID)
+	})
+}
+
+// normMaildrop checks and canonicalises maildrop mailbox names (INBOX in
+// upper case) and drops duplicates, keeping the first. Empty gives nil.
+func normMaildrop(mailboxes []string) ([]string, error) {
+	var out []string
+	for _, name := range mailboxes {
+		n, err := normMailbox(name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // AddAlias adds an alias; its domain must exist and no account may have

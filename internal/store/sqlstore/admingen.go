@@ -16,8 +16,8 @@ import (
 //
 // On disk it is the file "admin.gen": 8 random bytes, rewritten (no fsync:
 // it only has to be seen by running processes) by every Store after each
-// commit that changed domains, accounts, aliases, credentials, quotas or
-// save-sent. Reading it is one pread(2); random values make a change by
+// commit that changed domains, accounts, aliases, credentials, quotas,
+// save-sent or POP3 maildrops. Reading it is one pread(2); random values make a change by
 // two processes at once still a change. The generation combines the file's
 // value with an in-process counter, so this Store's own changes are seen
 // even before the file is rewritten.

@@ -329,29 +329,10 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 // Expunge removes the given UIDs that exist and returns them.
 func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) (expunged []uint32, err error) {
 	err = s.do(ctx, func(t *wtx) error {
-		expunged = nil
-		mb, err := t.mailboxByID(mailboxID)
+		got, blobs, err := t.expunge(mailboxID, uids)
+		expunged = got
 		if err != nil {
 			return err
-		}
-		msgs, err := t.selectUIDs(mailboxID, uids)
-		if err != nil {
-			return err
-		}
-		var blobs []string
-		var freed int64
-		for _, m := range msgs {
-			if err := t.removeMessage(&mb, m); err != nil {
-				return err
-			}
-			expunged = append(expunged, m.uid)
-			blobs = append(blobs, m.blobID)
-			freed += m.size
-		}
-		if freed > 0 {
-			if _, err := t.exec(`UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?`, freed, mb.AccountID); err != nil {
-				return err
-			}
 		}
 		return t.blobGarbage(blobs)
 	})
@@ -359,6 +340,58 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) (ex
 		return nil, err
 	}
 	return expunged, nil
+}
+
+// ExpungeMany expunges in several mailboxes in one transaction: all or
+// none (see store.Store).
+func (s *Store) ExpungeMany(ctx context.Context, sets []store.ExpungeSet) ([]store.ExpungeSet, error) {
+	var out []store.ExpungeSet
+	err := s.do(ctx, func(t *wtx) error {
+		out = make([]store.ExpungeSet, len(sets))
+		var blobs []string
+		for i, set := range sets {
+			uids, b, err := t.expunge(set.MailboxID, set.UIDs)
+			if err != nil {
+				return err // the transaction rolls back: nothing removed
+			}
+			out[i] = store.ExpungeSet{MailboxID: set.MailboxID, UIDs: uids}
+			blobs = append(blobs, b...)
+		}
+		return t.blobGarbage(blobs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// expunge removes the existing messages among uids from one mailbox,
+// updating its counts and the account's used bytes. It returns the UIDs
+// removed and their blobs, which the caller passes to blobGarbage.
+func (t *wtx) expunge(mailboxID int64, uids []uint32) (expunged []uint32, blobs []string, err error) {
+	mb, err := t.mailboxByID(mailboxID)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := t.selectUIDs(mailboxID, uids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var freed int64
+	for _, m := range msgs {
+		if err := t.removeMessage(&mb, m); err != nil {
+			return nil, nil, err
+		}
+		expunged = append(expunged, m.uid)
+		blobs = append(blobs, m.blobID)
+		freed += m.size
+	}
+	if freed > 0 {
+		if _, err := t.exec(`UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?`, freed, mb.AccountID); err != nil {
+			return nil, nil, err
+		}
+	}
+	return expunged, blobs, nil
 }
 
 // removeMessage deletes one message, leaves its tombstone with a new

@@ -129,6 +129,9 @@ CREATE TRIGGER blobs_text_gone AFTER DELETE ON blobs WHEN old.text_doc > 0 BEGIN
 END;
 INSERT INTO sequences (name, value) VALUES ('textdoc', 0);
 `,
+	// 4: per-account POP3 maildrop: a JSON array of mailbox names, NULL =
+	// the server's default.
+	`ALTER TABLE accounts ADD COLUMN pop3_maildrop TEXT;`,
 }
 
 // Sequence names in the sequences table.
