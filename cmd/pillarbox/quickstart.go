@@ -56,8 +56,7 @@ func (c *cli) quickstartCmd() *cobra.Command {
 Listeners: the standard ports (25, 587, 465, 143, 993, 110, 995) on all
 addresses when every one of them can be bound; otherwise, or with --local, loopback
 high ports: SMTP 1025, submission 1587, submissions 1465, IMAP 1143,
-IMAPS 1993, POP3 1110, POP3S 1995. (POP3 is configured but served by a
-later release.)
+IMAPS 1993, POP3 1110, POP3S 1995.
 
 Run twice, quickstart reuses what exists: the config is kept as it is and an
 existing account keeps its password. The config goes to <data-dir>/pillarbox.toml

@@ -24,14 +24,14 @@ func (c *cli) serveCmd() *cobra.Command {
 		Short: "Run the mail server from the config",
 		Long: `Run the mail server from the config (--config, $PILLARBOX_CONFIG or
 pillarbox-data/pillarbox.toml): every listener of [listen] (smtp,
-submission, submissions, imap, imaps) is bound, or none; pop3/pop3s are
-accepted but not served yet (a warning says so).
+submission, submissions, imap, imaps, pop3, pop3s) is bound, or none.
 
 Signals: SIGTERM and SIGINT shut down gracefully (no new sessions; sessions in
-flight get up to 30 seconds to finish, then 421 (SMTP) or BYE (IMAP; IDLE
-sessions at once); nothing accepted is lost).
+flight get up to 30 seconds to finish, then 421 (SMTP), BYE (IMAP; IDLE
+sessions at once) or -ERR [SYS/TEMP] (POP3, at once between commands,
+deleting nothing); nothing accepted is lost).
 SIGHUP re-reads the config and the TLS certificate files: log.level and every
-[limits] and [imap] key apply to sessions that start afterwards; hostname, data_dir,
+[limits], [imap] and [pop3] key apply to sessions that start afterwards; hostname, data_dir,
 [listen], tls.cert/tls.key and log.format need a restart (the log names them).
 An invalid config is refused and the running one kept.
 

@@ -50,8 +50,8 @@ func (c *cli) printWelcome(cfg *config.Config, cfgPath string, created bool, ema
 		{"Submissions", l.Submissions, "implicit TLS", "send mail; AUTH PLAIN/LOGIN/SCRAM-SHA-256"},
 		{"IMAP", l.IMAP, "STARTTLS, required", "read mail; IMAP4rev2/rev1, IDLE"},
 		{"IMAPS", l.IMAPS, "implicit TLS", "read mail; IMAP4rev2/rev1, IDLE"},
-		{"POP3", l.POP3, "STARTTLS", "not served yet"},
-		{"POP3S", l.POP3S, "implicit TLS", "not served yet"},
+		{"POP3", l.POP3, "STLS, required", "download mail; USER/PASS, AUTH PLAIN/LOGIN/SCRAM-SHA-256"},
+		{"POP3S", l.POP3S, "implicit TLS", "download mail; USER/PASS, AUTH PLAIN/LOGIN/SCRAM-SHA-256"},
 	} {
 		if p := firstPort(s.addrs); p != "" {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.name, p, s.tls, s.note)

@@ -1,7 +1,8 @@
 // Package app is Pillarbox's composition root: it turns a config.Config into
 // a running server (store, TLS material, authenticator, local delivery and
 // one server per listener kind: smtpserver for smtp/submission/submissions,
-// imapserver for imap/imaps) and owns their lifecycle.
+// imapserver for imap/imaps, pop3server for pop3/pop3s) and owns their
+// lifecycle.
 //
 // Lifecycle: New opens the store and loads TLS material (a self-signed
 // certificate is generated when the configured files are absent); Start
@@ -9,7 +10,7 @@
 // plus waiting for the context; Shutdown stops accepting, lets sessions in
 // flight finish until its context expires (then they get 421), and closes
 // the store. Reload re-reads the config file and applies the log level and
-// every [limits] and [imap] key to new sessions (see Reload), and reloads
+// every [limits], [imap] and [pop3] key to new sessions (see Reload), and reloads
 // the TLS certificates.
 //
 // limits.sessions is one limit.Counter shared by every endpoint, so it
@@ -35,6 +36,7 @@ import (
 	"pillarbox/internal/delivery"
 	"pillarbox/internal/imapserver"
 	"pillarbox/internal/limit"
+	"pillarbox/internal/pop3server"
 	"pillarbox/internal/smtpserver"
 	"pillarbox/internal/store"
 	"pillarbox/internal/store/sqlstore"
@@ -51,6 +53,8 @@ const (
 	ListenSubmissions = "submissions"
 	ListenIMAP        = "imap"
 	ListenIMAPS       = "imaps"
+	ListenPOP3        = "pop3"
+	ListenPOP3S       = "pop3s"
 )
 
 // App is a configured Pillarbox instance.
@@ -129,6 +133,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		a.newIMAP(ListenIMAP, false),
 		a.newIMAP(ListenIMAPS, true),
 	}
+	maildrops := pop3server.NewMaildrops() // one lock table for 110 and 995
+	a.servers = append(a.servers, a.newPOP3(ListenPOP3, false, maildrops), a.newPOP3(ListenPOP3S, true, maildrops))
 	return a, nil
 }
 
@@ -186,6 +192,36 @@ func (a *App) newIMAP(name string, implicitTLS bool) *endpoint {
 	return &endpoint{name: name, srv: srv, setLimits: func(c *config.Config) { srv.SetLimits(imapLimits(c)) }}
 }
 
+func (a *App) newPOP3(name string, implicitTLS bool, maildrops *pop3server.Maildrops) *endpoint {
+	srv := pop3server.New(pop3server.Options{
+		Hostname:    a.cfg.Hostname,
+		TLSConfig:   a.certs.TLSConfig(),
+		ImplicitTLS: implicitTLS,
+		Store:       a.st,
+		Auth:        a.auth,
+		Logger:      a.log.With("component", "pop3", "listener", name),
+		Limits:      pop3Limits(a.cfg),
+		Sessions:    a.sessions,
+		Maildrops:   maildrops,
+	})
+	return &endpoint{name: name, srv: srv, setLimits: func(c *config.Config) { srv.SetLimits(pop3Limits(c)) }}
+}
+
+// pop3Limits maps [limits] and [pop3] to a POP3 server's settings.
+func pop3Limits(c *config.Config) pop3server.Limits {
+	return pop3server.Limits{
+		MaxLine:           c.Limits.LineLength,
+		MaxConnsPerIP:     c.Limits.ConnectionsPerIP,
+		MaxErrors:         c.Limits.ErrorsPerSession,
+		MaxCommands:       c.POP3.CommandsPerSession,
+		IdleTimeout:       time.Duration(c.POP3.IdleTimeout),
+		Maildrop:          slices.Clone(c.POP3.Maildrop),
+		Delete:            c.POP3.Delete,
+		PlaintextLoopback: c.POP3.PlaintextLoopback,
+		LoginDelay:        time.Duration(c.POP3.LoginDelay),
+	}
+}
+
 // imapLimits maps [limits] and [imap] to an IMAP server's per-connection
 // limits: message_size is the largest literal (APPENDLIMIT).
 func imapLimits(c *config.Config) imapserver.Limits {
@@ -230,6 +266,10 @@ func listenAddrs(cfg *config.Config, name string) []string {
 		return cfg.Listen.IMAP
 	case ListenIMAPS:
 		return cfg.Listen.IMAPS
+	case ListenPOP3:
+		return cfg.Listen.POP3
+	case ListenPOP3S:
+		return cfg.Listen.POP3S
 	}
 	return nil
 }
@@ -262,7 +302,6 @@ func (a *App) Start(ctx context.Context) error {
 			ep.listeners = append(ep.listeners, l)
 		}
 	}
-	a.warnNotImplemented()
 	a.started = true
 	for _, ep := range a.servers {
 		for _, l := range ep.listeners {
@@ -274,27 +313,10 @@ func (a *App) Start(ctx context.Context) error {
 
 func (a *App) serve(ep *endpoint, l net.Listener) {
 	err := ep.srv.Serve(l)
-	if err != nil && !errors.Is(err, smtpserver.ErrServerClosed) && !errors.Is(err, imapserver.ErrServerClosed) {
+	if err != nil && !errors.Is(err, smtpserver.ErrServerClosed) && !errors.Is(err, imapserver.ErrServerClosed) &&
+		!errors.Is(err, pop3server.ErrServerClosed) {
 		a.log.Error("server stopped", "listener", ep.name, "addr", l.Addr().String(), "err", err)
 		a.serveErr <- fmt.Errorf("%s %s: %w", ep.name, l.Addr(), err)
-	}
-}
-
-// warnNotImplemented logs, once, the configured listeners that a later
-// issue serves (POP3).
-func (a *App) warnNotImplemented() {
-	l := a.cfg.Listen
-	var attrs []any
-	for _, x := range []struct {
-		name  string
-		addrs []string
-	}{{"pop3", l.POP3}, {"pop3s", l.POP3S}} {
-		if len(x.addrs) > 0 {
-			attrs = append(attrs, x.name, x.addrs)
-		}
-	}
-	if len(attrs) > 0 {
-		a.log.Warn("POP3 is not implemented yet; these listeners are not served", attrs...)
 	}
 }
 
@@ -431,7 +453,7 @@ func (a *App) applyConfig(old, cfg *config.Config) {
 			a.log.Warn("reload: bad log level", "level", cfg.Log.Level)
 		}
 	}
-	if cfg.Limits != old.Limits || cfg.IMAP != old.IMAP {
+	if cfg.Limits != old.Limits || cfg.IMAP != old.IMAP || !pop3Equal(old.POP3, cfg.POP3) {
 		l := cfg.Limits
 		for _, ep := range a.servers {
 			ep.setLimits(cfg)
@@ -482,7 +504,12 @@ func restartKeys(old, cfg *config.Config) []string {
 	return keys
 }
 
-// changedLimits names the [limits] and [imap] keys that differ, for the log.
+func pop3Equal(a, b config.POP3) bool {
+	return slices.Equal(a.Maildrop, b.Maildrop) && a.Delete == b.Delete && a.PlaintextLoopback == b.PlaintextLoopback &&
+		a.IdleTimeout == b.IdleTimeout && a.CommandsPerSession == b.CommandsPerSession && a.LoginDelay == b.LoginDelay
+}
+
+// changedLimits names the [limits], [imap] and [pop3] keys that differ, for the log.
 func changedLimits(oc, nc *config.Config) []string {
 	o, n := oc.Limits, nc.Limits
 	var keys []string
@@ -504,5 +531,12 @@ func changedLimits(oc, nc *config.Config) []string {
 	add("imap.line_length", oc.IMAP.LineLength != nc.IMAP.LineLength)
 	add("imap.connections_per_account", oc.IMAP.ConnectionsPerAccount != nc.IMAP.ConnectionsPerAccount)
 	add("imap.autologout", oc.IMAP.Autologout != nc.IMAP.Autologout)
+	op, np := oc.POP3, nc.POP3
+	add("pop3.maildrop", !slices.Equal(op.Maildrop, np.Maildrop))
+	add("pop3.delete", op.Delete != np.Delete)
+	add("pop3.plaintext_loopback", op.PlaintextLoopback != np.PlaintextLoopback)
+	add("pop3.idle_timeout", op.IdleTimeout != np.IdleTimeout)
+	add("pop3.commands_per_session", op.CommandsPerSession != np.CommandsPerSession)
+	add("pop3.login_delay", op.LoginDelay != np.LoginDelay)
 	return keys
 }

@@ -35,7 +35,37 @@ type Config struct {
 	Log        Log              `toml:"log"`
 	Submission SubmissionConfig `toml:"submission"`
 	IMAP       IMAP             `toml:"imap"`
+	POP3       POP3             `toml:"pop3"`
 }
+
+// POP3 holds the POP3 server's own settings; [limits] applies to POP3
+// too (line_length, connections_per_ip, sessions, errors_per_session,
+// auth_*).
+type POP3 struct {
+	// Maildrop lists the mailboxes a POP3 session serves, in order, for
+	// accounts without a maildrop of their own (account set --pop3-maildrop).
+	Maildrop []string `toml:"maildrop"`
+	// Delete is what DELE + QUIT does: "expunge" removes the messages
+	// (IMAP sees the expunge), "hide" adds the keyword $POP3Deleted and
+	// hides them from POP3 only.
+	Delete string `toml:"delete"`
+	// PlaintextLoopback allows USER/PASS and AUTH before STLS on
+	// listen.pop3 for clients connecting from a loopback address.
+	PlaintextLoopback bool `toml:"plaintext_loopback"`
+	// IdleTimeout is the inactivity timer (RFC 1939 3: at least 10 minutes).
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// CommandsPerSession bounds the commands of one session.
+	CommandsPerSession int `toml:"commands_per_session"`
+	// LoginDelay is the least time between two logins of one account
+	// (RFC 2449 LOGIN-DELAY); 0 turns it off.
+	LoginDelay Duration `toml:"login_delay"`
+}
+
+// POP3 deletion modes.
+const (
+	POP3DeleteExpunge = "expunge"
+	POP3DeleteHide    = "hide"
+)
 
 // IMAP holds the IMAP server's own settings; [limits] applies to IMAP
 // too (message_size is APPENDLIMIT, connections_per_ip, sessions,
@@ -177,6 +207,8 @@ func Default() *Config {
 		},
 		Log:  Log{Level: "info", Format: "text"},
 		IMAP: IMAP{LineLength: 64 << 10, ConnectionsPerAccount: 50, Autologout: Duration(30 * time.Minute)},
+		POP3: POP3{Maildrop: []string{"INBOX"}, Delete: POP3DeleteExpunge, IdleTimeout: Duration(10 * time.Minute),
+			CommandsPerSession: 1000000},
 	}
 }
 

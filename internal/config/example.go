@@ -127,6 +127,30 @@ connections_per_account = %d
 # 30 minutes; IDLE re-arms it).
 autologout = %s
 `, c.IMAP.LineLength, c.IMAP.ConnectionsPerAccount, quote(c.IMAP.Autologout.String()))
+	w(`
+# The POP3 server (listen.pop3, listen.pop3s). [limits] applies too:
+# line_length, connections_per_ip, sessions, errors_per_session, auth_*.
+[pop3]
+# Mailboxes a POP3 session serves, in this order, for accounts without a
+# maildrop of their own (pillarbox account set EMAIL --pop3-maildrop ...).
+maildrop = %s
+# What DELE + QUIT does: "expunge" removes the messages (IMAP sessions see
+# the expunge at once); "hide" adds the keyword $POP3Deleted, which hides
+# them from POP3 and keeps them for IMAP.
+delete = %s
+# Allow USER/PASS and AUTH before STLS on listen.pop3 for clients on a
+# loopback address (127.0.0.0/8, ::1). Elsewhere TLS is always required.
+plaintext_loopback = %t
+# Inactivity time before the server closes a session (RFC 1939 3: at least
+# 10 minutes).
+idle_timeout = %s
+# Commands one session may send before it is closed.
+commands_per_session = %d
+# Least time between two logins of one account; a login sooner gets
+# -ERR [LOGIN-DELAY] (RFC 2449). "0s" turns it off.
+login_delay = %s
+`, list(c.POP3.Maildrop), quote(c.POP3.Delete), c.POP3.PlaintextLoopback, quote(c.POP3.IdleTimeout.String()),
+		c.POP3.CommandsPerSession, quote(c.POP3.LoginDelay.String()))
 	return b.String()
 }
 

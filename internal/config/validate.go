@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	}
 	c.Limits.validate(bad)
 	c.IMAP.validate(bad)
+	c.POP3.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -161,5 +162,28 @@ func (m *IMAP) validate(bad func(string, string, ...any)) {
 	}
 	if time.Duration(m.Autologout) < 30*time.Minute {
 		bad("imap.autologout", "%s is less than 30m (RFC 9051 5.4)", m.Autologout)
+	}
+}
+
+func (p *POP3) validate(bad func(string, string, ...any)) {
+	if len(p.Maildrop) == 0 {
+		bad("pop3.maildrop", "must name at least one mailbox")
+	}
+	for _, name := range p.Maildrop {
+		if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.ContainsAny(name, "\x00\r\n") {
+			bad("pop3.maildrop", "%q is not a mailbox name", name)
+		}
+	}
+	if p.Delete != POP3DeleteExpunge && p.Delete != POP3DeleteHide {
+		bad("pop3.delete", "%q is neither %q nor %q", p.Delete, POP3DeleteExpunge, POP3DeleteHide)
+	}
+	if time.Duration(p.IdleTimeout) < 10*time.Minute {
+		bad("pop3.idle_timeout", "%s is less than 10m (RFC 1939 3)", p.IdleTimeout)
+	}
+	if p.CommandsPerSession < 100 {
+		bad("pop3.commands_per_session", "%d is less than 100", p.CommandsPerSession)
+	}
+	if p.LoginDelay < 0 || time.Duration(p.LoginDelay) > 24*time.Hour {
+		bad("pop3.login_delay", "%s is out of range 0s-24h", p.LoginDelay)
 	}
 }

@@ -1,0 +1,250 @@
+package pop3server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"pillarbox/internal/store"
+)
+
+// message is one message of a maildrop as the session numbers it.
+type message struct {
+	mailbox int64
+	uid     uint32
+	size    int64
+	uidl    string
+	deleted bool // marked by DELE
+}
+
+// maildrop is the session's fixed view of the account's maildrop (RFC
+// 1939 7: numbers do not change during a session; mail arriving later
+// shows in the next session).
+type maildrop struct {
+	msgs  []message
+	count int   // messages not marked deleted
+	size  int64 // their octets
+}
+
+// maildropNames returns the mailbox names the account's POP3 sessions serve.
+func (s *session) maildropNames() []string {
+	if len(s.account.POP3Maildrop) > 0 {
+		return s.account.POP3Maildrop
+	}
+	return s.lim.Maildrop
+}
+
+// openMaildrop lists the messages of every mailbox of the maildrop that
+// exists, in maildrop order then UID order; in DeleteHide mode messages
+// carrying HiddenKeyword are left out.
+func (s *session) openMaildrop() (*maildrop, error) {
+	st := s.srv.opts.Store
+	d := &maildrop{}
+	seen := make(map[int64]bool)
+	for _, name := range s.maildropNames() {
+		mb, err := st.Mailbox(s.ctx, s.account.ID, name)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mailbox %q: %w", name, err)
+		}
+		if seen[mb.ID] {
+			continue
+		}
+		seen[mb.ID] = true
+		msgs, err := st.Messages(s.ctx, mb.ID, 1, false)
+		if err != nil {
+			return nil, fmt.Errorf("messages of %q: %w", name, err)
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			if s.lim.Delete == DeleteHide && hidden(m.Flags) {
+				continue
+			}
+			d.msgs = append(d.msgs, message{mailbox: mb.ID, uid: m.UID, size: m.Size, uidl: m.POP3UID})
+			d.size += m.Size
+		}
+	}
+	d.count = len(d.msgs)
+	return d, nil
+}
+
+func hidden(flags []string) bool {
+	for _, f := range flags {
+		if strings.EqualFold(f, HiddenKeyword) {
+			return true
+		}
+	}
+	return false
+}
+
+// update is the UPDATE state (RFC 1939 6): the marked messages are
+// expunged in one atomic store call (IMAP sessions get the expunges from
+// the change feed), or in DeleteHide mode get HiddenKeyword. It returns
+// the number of messages marked.
+func (s *session) update() (int, error) {
+	var sets []store.ExpungeSet
+	idx := make(map[int64]int)
+	n := 0
+	for _, m := range s.drop.msgs {
+		if !m.deleted {
+			continue
+		}
+		n++
+		i, ok := idx[m.mailbox]
+		if !ok {
+			i = len(sets)
+			idx[m.mailbox] = i
+			sets = append(sets, store.ExpungeSet{MailboxID: m.mailbox})
+		}
+		sets[i].UIDs = append(sets[i].UIDs, m.uid)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	// The client asked for the update: finish it even if the connection
+	// or the server is going away meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := s.srv.opts.Store
+	if s.lim.Delete == DeleteHide {
+		for _, set := range sets {
+			if _, _, err := st.StoreFlags(ctx, set.MailboxID, set.UIDs, store.FlagAdd, []string{HiddenKeyword}, 0); err != nil &&
+				!errors.Is(err, store.ErrNotFound) {
+				return n, err
+			}
+		}
+		return n, nil
+	}
+	if _, err := st.ExpungeMany(ctx, sets); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// send answers RETR (lines < 0) or TOP (the header and lines body lines)
+// of message n: the bytes as stored, dot-stuffed (RFC 1939 3), then the
+// termination line. A message expunged meanwhile gets a plain -ERR; a
+// read failure after the +OK line ends the session (the reply cannot be
+// completed).
+func (s *session) send(n int, m *message, lines int) {
+	r, err := s.srv.opts.Store.OpenMessage(s.ctx, m.mailbox, m.uid)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Info("message removed during the session", "uid", m.uid)
+		s.replyf("-ERR Message %d was removed by another session", n)
+		return
+	}
+	if err != nil {
+		s.log.Error("open message", "uid", m.uid, "err", err)
+		s.replyf("-ERR [SYS/TEMP] Cannot read message %d, try again later", n)
+		return
+	}
+	defer r.Close()
+	if lines < 0 {
+		s.replyf("+OK %d octets", m.size)
+		err = s.writeStuffed(r)
+	} else {
+		s.reply("+OK Top of message follows")
+		err = s.writeTop(r, lines)
+	}
+	if err != nil {
+		s.log.Error("sending message", "uid", m.uid, "err", err)
+		s.state = stateDone
+		return
+	}
+	s.reply(".")
+}
+
+// writeStuffed copies r to the client, doubling a '.' that starts a
+// line, and ends with CRLF if the message does not.
+func (s *session) writeStuffed(r io.Reader) error {
+	buf := s.buffer()
+	atLineStart, endsLF, wrote := true, false, false
+	for {
+		k, err := r.Read(buf)
+		chunk := buf[:k]
+		start := 0
+		for i := 0; i < len(chunk); {
+			if atLineStart && chunk[i] == '.' {
+				s.bw.Write(chunk[start:i])
+				s.bw.WriteByte('.')
+				start = i
+			}
+			j := bytes.IndexByte(chunk[i:], '\n')
+			if j < 0 {
+				atLineStart = false
+				break
+			}
+			i += j + 1
+			atLineStart = true
+		}
+		if _, werr := s.bw.Write(chunk[start:]); werr != nil {
+			return werr
+		}
+		if k > 0 {
+			wrote, endsLF = true, chunk[k-1] == '\n'
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if wrote && !endsLF {
+		s.bw.WriteString("\r\n")
+	}
+	return nil
+}
+
+// writeTop copies the header, the empty line after it and the first
+// lines lines of the body, dot-stuffed.
+func (s *session) writeTop(r io.Reader, lines int) error {
+	br := bufio.NewReaderSize(r, 16<<10)
+	inHeader, body, lineStart, endsLF := true, 0, true, true
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(frag) > 0 {
+			if lineStart && inHeader && (string(frag) == "\r\n" || string(frag) == "\n") {
+				inHeader = false
+			} else if lineStart && !inHeader {
+				if body >= lines {
+					break
+				}
+				body++
+			}
+			if lineStart && frag[0] == '.' {
+				s.bw.WriteByte('.')
+			}
+			if _, werr := s.bw.Write(frag); werr != nil {
+				return werr
+			}
+			lineStart = frag[len(frag)-1] == '\n'
+			endsLF = lineStart
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return err
+		}
+	}
+	if !endsLF {
+		s.bw.WriteString("\r\n")
+	}
+	return nil
+}
+
+// buffer returns the session's copy buffer.
+func (s *session) buffer() []byte {
+	if s.buf == nil {
+		s.buf = make([]byte, ioBuffer)
+	}
+	return s.buf
+}
