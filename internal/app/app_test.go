@@ -52,6 +52,8 @@ func testAppWith(t testing.TB, w io.Writer, change func(*config.Config)) *App {
 		Submissions: []string{"127.0.0.1:0"},
 		IMAP:        []string{"127.0.0.1:0"},
 		IMAPS:       []string{"127.0.0.1:0"},
+		POP3:        []string{"127.0.0.1:0"},
+		POP3S:       []string{"127.0.0.1:0"},
 	}
 	out := io.Discard
 	if testing.Verbose() {

@@ -38,8 +38,7 @@ func (s *session) dispatch(line string) {
 		s.fail("Empty command")
 		return
 	}
-	kw, arg, _ := strings.Cut(line, " ")
-	kw = strings.ToUpper(kw)
+	kw, arg := parseCommand(line)
 	c, ok := commands[kw]
 	if !ok {
 		if len(kw) > maxKeyword {
@@ -54,6 +53,15 @@ func (s *session) dispatch(line string) {
 		return
 	}
 	c.run(s, arg)
+}
+
+// parseCommand splits a command line into its keyword, upper-cased, and
+// the argument text after the first space (RFC 1939 3: keywords are
+// case-insensitive; arguments are separated by a single space). The
+// argument is kept as sent: PASS takes the rest of the line verbatim.
+func parseCommand(line string) (keyword, arg string) {
+	kw, arg, _ := strings.Cut(line, " ")
+	return strings.ToUpper(kw), arg
 }
 
 // cmdQuit: in AUTHORIZATION it just ends; in TRANSACTION the session

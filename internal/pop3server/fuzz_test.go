@@ -1,0 +1,119 @@
+package pop3server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pillarbox/internal/auth"
+	"pillarbox/internal/store"
+)
+
+// fastAuth accepts alice with the password "pw" without hashing, so the
+// session fuzzer reaches TRANSACTION cheaply; SASL goes to the real
+// authenticator.
+type fastAuth struct {
+	*auth.Authenticator
+	st store.Store
+}
+
+func (a fastAuth) Login(ctx context.Context, user, pass string, remote netip.Addr) (store.Account, error) {
+	if strings.EqualFold(user, alice) && pass == "pw" {
+		return a.st.Account(ctx, alice)
+	}
+	return store.Account{}, auth.ErrFailed
+}
+
+// FuzzSession feeds arbitrary client bytes to a whole session over a real
+// socket (with a real store) and fails on any panic the session recovered
+// from or on a session that does not end.
+func FuzzSession(f *testing.F) {
+	seeds := []string{
+		"CAPA\r\nQUIT\r\n",
+		"USER alice@example.test\r\nPASS pw\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 2 1\r\nDELE 1\r\nRSET\r\nDELE 3\r\nQUIT\r\n",
+		"USER alice@example.test\r\nPASS pw\r\nLIST 99\r\nRETR 0\r\nTOP 1 999999999\r\nDELE 2\r\nDELE 2\r\nUIDL 2\r\nNOOP\r\n",
+		"AUTH\r\nAUTH PLAIN\r\n*\r\nAUTH LOGIN\r\nYQ==\r\n=\r\nAUTH SCRAM-SHA-256 biwsbj1hLHI9eA==\r\n",
+		"STLS\r\nUSER\r\nPASS\r\n\r\n\n\r\nQUIT extra\r\n",
+		"USER alice@example.test\nPASS pw\nTOP 1 0\nRETR 3\nQUIT\n",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	env := newEnv(f, envConfig{opts: Options{Limits: Limits{PlaintextLoopback: true, MaxConnsPerIP: -1, MaxLine: 512}}})
+	env.srv.opts.Auth = fastAuth{env.auth, env.st}
+	for i := range 3 {
+		env.deliver(env.alice, "INBOX", "message "+strconv.Itoa(i))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		nc, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, nc)
+			read <- err
+		}()
+		// QUIT ends the session whatever the input left open; a session
+		// that had DELEs may expunge: deliveries below keep messages there.
+		if _, err := nc.Write(append(append([]byte{}, in...), "\r\nQUIT\r\n"...)); err == nil {
+			_ = nc.(*net.TCPConn).CloseWrite()
+		}
+		if err := <-read; err != nil && !isClosed(err) {
+			t.Fatalf("session did not end: %v", err)
+		}
+		if logs := env.logs.String(); strings.Contains(logs, "msg=panic") {
+			t.Fatalf("session panicked:\n%s", logs)
+		}
+		refill(t, env)
+	})
+}
+
+// FuzzParseCommand checks the command-line parser: the keyword is the
+// upper-cased text before the first space, the argument everything after
+// it, and message numbers round-trip.
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{"RETR 1", "pass two words ", "TOP 1 10", "", " ", "UIDL\x00", "list 007"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		kw, arg := parseCommand(line)
+		if strings.Contains(kw, " ") || kw != strings.ToUpper(kw) {
+			t.Fatalf("keyword %q", kw)
+		}
+		rebuilt := kw
+		if strings.Contains(line, " ") {
+			rebuilt += " " + arg
+		}
+		if !strings.EqualFold(rebuilt, strings.ToUpper(line)) && len(rebuilt) == len(line) {
+			t.Fatalf("%q parsed as %q + %q", line, kw, arg)
+		}
+		if n, ok := parseNumber(arg); ok {
+			if n < 0 || strconv.Itoa(n) != strings.TrimLeft(arg, "0") && !(n == 0 && strings.Trim(arg, "0") == "") {
+				t.Fatalf("parseNumber(%q) = %d", arg, n)
+			}
+		}
+	})
+}
+
+// refill keeps three messages in alice's INBOX between fuzz runs.
+func refill(t *testing.T, env *testEnv) {
+	ctx := context.Background()
+	mb, err := env.st.Mailbox(ctx, env.alice.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := mb.Messages; n < 3; n++ {
+		if _, err := env.st.Deliver(ctx, &store.Delivery{Blob: strings.NewReader(testMessage("refill")),
+			InternalDate: time.Now(), Local: []store.LocalRecipient{{AccountID: env.alice.ID}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
