@@ -74,6 +74,10 @@ func cmdQuit(s *session, _ string) {
 	}
 	s.state = stateDone
 	n, err := s.update()
+	// Unlock before the reply, so a client that logs in again as soon as
+	// it reads +OK finds the maildrop free.
+	s.srv.opts.Maildrops.release(s.account.ID)
+	s.drop = nil
 	if err != nil {
 		s.log.Error("update failed", "err", err)
 		s.reply("-ERR [SYS/TEMP] Some deleted messages were not removed")
@@ -224,6 +228,9 @@ func cmdTop(s *session, arg string) {
 		return
 	}
 	lines, ok := parseNumber(f[1])
+	if !ok && strings.Trim(f[1], "0123456789") == "" {
+		lines, ok = 1<<31, true // more lines than any message has
+	}
 	if !ok {
 		s.fail("Invalid line count")
 		return

@@ -51,25 +51,32 @@ type instance struct {
 	waitErr chan error
 }
 
-func freePort(t *testing.T) int {
+// freePorts returns n distinct free loopback ports: each is held open
+// until all are chosen, so the kernel cannot hand out one twice.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
-// newInstance writes a config with smtp, submission, submissions, imap and
-// imaps on free ports, adds domain example.test and account user@example.test (password
-// "secret-pass-1").
+// newInstance writes a config with smtp, submission, submissions, imap,
+// imaps, pop3 and pop3s on free ports, adds domain example.test and account
+// user@example.test (password "secret-pass-1").
 func newInstance(t *testing.T, extra string) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{t: t, dir: dir, cfg: filepath.Join(dir, "pillarbox.toml"), ports: map[string]int{}}
-	for _, n := range []string{"smtp", "submission", "submissions", "imap", "imaps"} {
-		in.ports[n] = freePort(t)
+	names := []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"}
+	for i, p := range freePorts(t, len(names)) {
+		in.ports[names[i]] = p
 	}
 	conf := fmt.Sprintf(`hostname = "mail.example.test"
 [listen]
@@ -78,10 +85,11 @@ submission = ["127.0.0.1:%d"]
 submissions = ["127.0.0.1:%d"]
 imap = ["127.0.0.1:%d"]
 imaps = ["127.0.0.1:%d"]
-pop3 = []
-pop3s = []
+pop3 = ["127.0.0.1:%d"]
+pop3s = ["127.0.0.1:%d"]
 %s
-`, in.ports["smtp"], in.ports["submission"], in.ports["submissions"], in.ports["imap"], in.ports["imaps"], extra)
+`, in.ports["smtp"], in.ports["submission"], in.ports["submissions"], in.ports["imap"], in.ports["imaps"],
+		in.ports["pop3"], in.ports["pop3s"], extra)
 	if err := os.WriteFile(in.cfg, []byte(conf), 0o640); err != nil {
 		t.Fatal(err)
 	}
