@@ -15,6 +15,7 @@ package endpoint
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"pillarbox/internal/limit"
@@ -89,36 +91,71 @@ func (e *Endpoint) Forced() bool { return e.forced.Load() }
 // goroutine: handle must not block (it admits the connection and starts
 // its goroutine, or refuses it).
 func (e *Endpoint) Serve(l net.Listener, handle func(net.Conn)) error {
+	remove, err := e.AddListener(l)
+	if err != nil {
+		return err
+	}
+	defer remove()
+	for {
+		nc, err := e.Accept(l)
+		if err != nil {
+			return err
+		}
+		handle(nc)
+	}
+}
+
+// AddListener registers l so that Shutdown closes it, for a server that
+// runs its own accept loop around Accept (Serve does both); remove
+// forgets l again. After Shutdown it returns ErrClosed and does not
+// register l.
+func (e *Endpoint) AddListener(l net.Listener) (remove func(), err error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closing.Load() {
-		e.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	e.listeners[l] = struct{}{}
-	e.mu.Unlock()
-	defer func() {
+	return func() {
 		e.mu.Lock()
 		delete(e.listeners, l)
 		e.mu.Unlock()
-	}()
+	}, nil
+}
+
+// Accept returns the next connection from l. On a passing error (see
+// retryable: timeouts, out of file descriptors) it retries with a growing
+// pause (5 ms doubling to 1 s); after Shutdown it returns ErrClosed; other
+// errors are returned as they are.
+func (e *Endpoint) Accept(l net.Listener) (net.Conn, error) {
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
-		if err != nil {
-			if e.closing.Load() {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
+		if err == nil {
+			return nc, nil
 		}
-		delay = 0
-		handle(nc)
+		if e.closing.Load() {
+			return nil, ErrClosed
+		}
+		if !retryable(err) {
+			return nil, err
+		}
+		e.log.Warn("accept failed, retrying", "err", err)
+		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+		time.Sleep(delay)
 	}
+}
+
+// retryable reports whether an Accept error is passing: a timeout, a
+// connection aborted before it was accepted, or running out of file
+// descriptors or memory (the listener must survive a connection flood).
+func retryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 // Admit registers c, connected from remote, unless the endpoint is
@@ -127,19 +164,29 @@ func (e *Endpoint) Serve(l net.Listener, handle func(net.Conn)) error {
 // reason ("shutting down", "too many connections from this address",
 // "too many sessions") and c is not registered.
 func (e *Endpoint) Admit(c Conn, remote netip.Addr, maxPerIP int) (reason string) {
+	_, reason = e.AdmitFunc(remote, maxPerIP, func() Conn { return c })
+	return reason
+}
+
+// AdmitFunc is Admit for a session that costs something to build (buffers,
+// a connection ID): newConn is called, with the endpoint's lock held, only
+// once the connection is admitted, and its Conn is registered and
+// returned. Refused connections (reason != "") cost no session.
+func (e *Endpoint) AdmitFunc(remote netip.Addr, maxPerIP int, newConn func() Conn) (c Conn, reason string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
 	case e.closing.Load():
-		return ReasonShutdown
+		return nil, ReasonShutdown
 	case maxPerIP > 0 && e.perIP[remote] >= maxPerIP:
-		return "too many connections from this address"
+		return nil, "too many connections from this address"
 	case !e.sessions.TryAcquire(): // released in Release
-		return "too many sessions"
+		return nil, "too many sessions"
 	}
+	c = newConn()
 	e.conns[c] = remote
 	e.perIP[remote]++
-	return ""
+	return c, ""
 }
 
 // ReasonShutdown is Admit's reason while shutting down.
@@ -196,6 +243,22 @@ func (e *Endpoint) Refuse(nc net.Conn, reason string, reply func(nc net.Conn, re
 		}
 		reply(nc, reason)
 	}()
+}
+
+// WriteRefusal writes a refusal reply to nc, for a Refuse reply func.
+// On an implicit-TLS port (implicitTLS, and nc not a *tls.Conn already)
+// the TLS handshake with cfg comes first, so that the client can read it.
+func WriteRefusal(nc net.Conn, implicitTLS bool, cfg *tls.Config, msg string) error {
+	var w io.Writer = nc
+	if _, isTLS := nc.(*tls.Conn); !isTLS && implicitTLS {
+		tc := tls.Server(nc, cfg)
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		w = tc
+	}
+	_, err := io.WriteString(w, msg)
+	return err
 }
 
 // Shutdown stops accepting and pokes every connection; it returns when

@@ -67,7 +67,7 @@ type session struct {
 
 	mu       sync.Mutex
 	idleRead bool          // a read would wait for the client to begin something (guarded by mu)
-	stop     chan struct{} // closed by poke: the server is shutting down
+	stop     chan struct{} // closed by Poke: the server is shutting down
 	stopped  bool          // stop is closed (guarded by mu)
 	readStop bool          // reads fail at once: IDLE's reader is abandoned (guarded by mu)
 }
@@ -150,7 +150,7 @@ type timedReader struct {
 func (t *timedReader) Read(p []byte) (int, error) {
 	s := t.s
 	s.mu.Lock()
-	if s.srv.forced.Load() || s.readStop || (s.idleRead && s.stopped) {
+	if s.srv.ep.Forced() || s.readStop || (s.idleRead && s.stopped) {
 		s.mu.Unlock()
 		return 0, errShutdown
 	}
@@ -177,9 +177,10 @@ func (s *session) setIdleRead(on bool) {
 	s.mu.Unlock()
 }
 
-// poke tells the session the server is shutting down: a session waiting
-// for a command or in IDLE ends at once. Called with srv.mu held.
-func (s *session) poke() {
+// Poke implements endpoint.Conn: the server is shutting down, a session
+// waiting for a command or in IDLE ends at once. Called with the
+// endpoint's lock held.
+func (s *session) Poke() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.stopped {
@@ -191,8 +192,9 @@ func (s *session) poke() {
 	}
 }
 
-// force ends the session whatever it is doing. Called with srv.mu held.
-func (s *session) force() {
+// Force implements endpoint.Conn: it ends the session whatever it is
+// doing. Called with the endpoint's lock held.
+func (s *session) Force() {
 	_ = s.tcp.SetDeadline(time.Now())
 	s.cancel()
 }
@@ -245,7 +247,7 @@ func (s *session) next() bool {
 		}
 	}
 	s.setIdleRead(waiting)
-	if s.srv.closing.Load() {
+	if s.srv.ep.Closing() {
 		s.bye("", "Server shutting down")
 		return false
 	}
@@ -290,7 +292,7 @@ func (s *session) readError(err error) bool {
 		}
 		s.writeStatus(tag, &respError{typ: "BAD", code: pe.Code, text: pe.Msg})
 		return !s.tooManyErrors()
-	case errors.Is(err, errShutdown) || s.srv.forced.Load():
+	case errors.Is(err, errShutdown) || s.srv.ep.Forced():
 		s.bye("", "Server shutting down")
 	case errors.As(err, &ne) && ne.Timeout():
 		s.mu.Lock()

@@ -2,53 +2,36 @@ package imapserver
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/netip"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"pillarbox/internal/limit"
+	"pillarbox/internal/endpoint"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("imapserver: server closed")
+var ErrServerClosed = endpoint.ErrClosed
 
 // Server is one IMAP endpoint (143 with STARTTLS or 993 with implicit
 // TLS). One Server may Serve several listeners; all share its limits.
+// Accepting, per-IP and shared session counting, refusals and the drain
+// on Shutdown are internal/endpoint's; sessions per account are counted
+// here.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	lim      atomic.Pointer[Limits] // limits for new connections, defaults applied
-	sessions *limit.Counter
-	cmds     map[string]command // commandTable(), per Server so tests may add to it
-	search   *searchCache       // SEARCH's per-message data, shared by all sessions
-	fetch    *fetchCache        // FETCH's fixed per-message data, shared by all sessions
-	views    *viewSnaps         // message lists shared by views of a mailbox in the same state
-
-	// rejecting bounds the connections being answered "* BYE" at once;
-	// beyond it, refused connections are closed without a reply.
-	rejecting chan struct{}
-
-	closing atomic.Bool // Shutdown called
-	forced  atomic.Bool // Shutdown's context ended
+	opts   Options
+	log    *slog.Logger
+	lim    atomic.Pointer[Limits] // limits for new connections, defaults applied
+	ep     *endpoint.Endpoint
+	cmds   map[string]command // commandTable(), per Server so tests may add to it
+	search *searchCache       // SEARCH's per-message data, shared by all sessions
+	fetch  *fetchCache        // FETCH's fixed per-message data, shared by all sessions
+	views  *viewSnaps         // message lists shared by views of a mailbox in the same state
 
 	mu         sync.Mutex
-	listeners  map[net.Listener]struct{}
-	conns      map[*session]struct{}
-	perIP      map[netip.Addr]int
-	perAccount map[int64]int
-	drained    chan struct{} // closed when closing and no connection is left
+	perAccount map[int64]int // authenticated sessions per account (guarded by mu)
 }
-
-const maxRejecting = 64
 
 // New returns a server; it does not listen until Serve.
 func New(opts Options) *Server {
@@ -60,18 +43,13 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger.With("service", mode),
-		sessions:   opts.Sessions,
 		cmds:       commandTable(),
 		search:     newSearchCache(searchCacheBytes),
 		fetch:      newFetchCache(fetchCacheBytes),
 		views:      newViewSnaps(),
-		rejecting:  make(chan struct{}, maxRejecting),
-		listeners:  make(map[net.Listener]struct{}),
-		conns:      make(map[*session]struct{}),
-		perIP:      make(map[netip.Addr]int),
 		perAccount: make(map[int64]int),
-		drained:    make(chan struct{}),
 	}
+	s.ep = endpoint.New(s.log, opts.Sessions)
 	l := opts.limits().withDefaults()
 	s.lim.Store(&l)
 	return s
@@ -103,56 +81,26 @@ func (s *Server) Serve(l net.Listener) error {
 	case s.opts.ImplicitTLS && s.opts.TLSConfig == nil:
 		return errors.New("imapserver: ImplicitTLS needs Options.TLSConfig")
 	}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
 	s.log.Info("listening", "addr", l.Addr().String(), "host", s.opts.Hostname)
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c, reason := s.admit(nc)
-		if c == nil {
-			s.refuse(nc, reason)
-			continue
-		}
-		go c.serve()
-	}
+	return s.ep.Serve(l, s.handle)
 }
 
-// refuse answers a connection over a limit in its own goroutine, at most
-// maxRejecting at once; beyond that it is closed silently.
-func (s *Server) refuse(nc net.Conn, reason string) {
-	select {
-	case s.rejecting <- struct{}{}:
-		go func() {
-			defer func() { <-s.rejecting }()
-			s.reject(nc, reason)
-		}()
-	default:
-		nc.Close()
+// handle admits an accepted connection and starts its session, or
+// refuses it.
+func (s *Server) handle(nc net.Conn) {
+	lim := *s.lim.Load()
+	remote := endpoint.RemoteAddrPort(nc)
+	var c *session
+	_, reason := s.ep.AdmitFunc(remote.Addr(), lim.MaxConnsPerIP, func() endpoint.Conn {
+		c = newSession(s, nc, remote, endpoint.NewID(s.opts.Rand), lim)
+		return c
+	})
+	if reason != "" {
+		s.ep.Refuse(nc, reason, s.reject)
+		return
 	}
+	c.log.Info("connected", "local", nc.LocalAddr().String())
+	go c.serve()
 }
 
 // Shutdown stops accepting and ends every session: one waiting for a
@@ -160,89 +108,19 @@ func (s *Server) refuse(nc net.Conn, reason string) {
 // when the command is done. When ctx ends first every connection is closed
 // and Shutdown returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.closing.Swap(true)
-	for l := range s.listeners {
-		if err := l.Close(); err != nil {
-			s.log.Warn("close listener", "err", err)
-		}
-	}
-	for c := range s.conns {
-		c.poke()
-	}
-	if first && len(s.conns) == 0 {
-		close(s.drained)
-	}
-	s.mu.Unlock()
-	if first {
-		s.log.Info("shutting down")
-	}
-	select {
-	case <-s.drained:
-		return nil
-	case <-ctx.Done():
-	}
-	s.forced.Store(true)
-	s.mu.Lock()
-	for c := range s.conns {
-		c.force()
-	}
-	s.mu.Unlock()
-	return ctx.Err()
+	return s.ep.Shutdown(ctx)
 }
 
-func remoteAddrPort(nc net.Conn) netip.AddrPort {
-	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
-}
-
-// admit registers a new connection or says why it is refused.
-func (s *Server) admit(nc net.Conn) (*session, string) {
-	remote := remoteAddrPort(nc)
-	lim := *s.lim.Load()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closing.Load():
-		return nil, "shutting down"
-	case lim.MaxConnsPerIP > 0 && s.perIP[remote.Addr()] >= lim.MaxConnsPerIP:
-		return nil, "too many connections from this address"
-	case !s.sessions.TryAcquire(): // released in release
-		return nil, "too many sessions"
-	}
-	c := newSession(s, nc, remote, s.newID(), lim)
-	s.conns[c] = struct{}{}
-	s.perIP[remote.Addr()]++
-	c.log.Info("connected", "local", nc.LocalAddr().String())
-	return c, ""
-}
-
-// release forgets a closed connection.
+// release forgets a closed connection and its account's session.
 func (s *Server) release(c *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
-		return
-	}
-	delete(s.conns, c)
-	s.sessions.Release()
-	ip := c.remote.Addr()
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
 	if c.account != nil {
-		s.releaseAccountLocked(c.account.ID)
-	}
-	if s.closing.Load() && len(s.conns) == 0 {
-		select {
-		case <-s.drained:
-		default:
-			close(s.drained)
+		s.mu.Lock()
+		if s.perAccount[c.account.ID]--; s.perAccount[c.account.ID] <= 0 {
+			delete(s.perAccount, c.account.ID)
 		}
+		s.mu.Unlock()
 	}
+	s.ep.Release(c)
 }
 
 // acquireAccount counts an authenticated session of account id; false
@@ -257,50 +135,14 @@ func (s *Server) acquireAccount(id int64, max int) bool {
 	return true
 }
 
-func (s *Server) releaseAccountLocked(id int64) {
-	if s.perAccount[id]--; s.perAccount[id] <= 0 {
-		delete(s.perAccount, id)
-	}
-}
-
-// reject answers a connection over a limit with "* BYE" and closes it.
-// On implicit TLS the reply is sent after the handshake.
+// reject answers a connection over a limit with "* BYE" (endpoint.Refuse
+// closes it). On implicit TLS the reply is sent after the handshake.
 func (s *Server) reject(nc net.Conn, reason string) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic rejecting connection", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		}
-		nc.Close()
-	}()
-	s.log.Warn("connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
-	var w io.Writer = nc
-	if err := nc.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return
-	}
-	if _, isTLS := nc.(*tls.Conn); !isTLS && s.opts.ImplicitTLS {
-		tc := tls.Server(nc, s.opts.TLSConfig)
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		w = tc
-	}
 	msg := "* BYE [LIMIT] Too many connections, try again later\r\n"
-	if reason == "shutting down" {
+	if reason == endpoint.ReasonShutdown {
 		msg = "* BYE [UNAVAILABLE] Server shutting down\r\n"
 	}
-	if _, err := io.WriteString(w, msg); err != nil {
+	if err := endpoint.WriteRefusal(nc, s.opts.ImplicitTLS, s.opts.TLSConfig, msg); err != nil {
 		s.log.Debug("reject write", "err", err)
 	}
-}
-
-func (s *Server) newID() string {
-	var b [6]byte
-	r := s.opts.Rand
-	if r == nil {
-		r = rand.Reader
-	}
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return fmt.Sprintf("t%x", time.Now().UnixNano())
-	}
-	return fmt.Sprintf("%x", b[:])
 }

@@ -44,8 +44,8 @@ func FuzzSession(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	env := newEnv(f, envConfig{opts: Options{Limits: Limits{PlaintextLoopback: true, MaxConnsPerIP: -1, MaxLine: 512}}})
-	env.srv.opts.Auth = fastAuth{env.auth, env.st}
+	env := newEnv(f, envConfig{opts: Options{Limits: Limits{PlaintextLoopback: true, MaxConnsPerIP: -1, MaxLine: 512}},
+		auth: func(a *auth.Authenticator, st store.Store) Authenticator { return fastAuth{a, st} }})
 	for i := range 3 {
 		env.deliver(env.alice, "INBOX", "message "+strconv.Itoa(i))
 	}

@@ -52,6 +52,8 @@ type testEnv struct {
 type envConfig struct {
 	opts  Options
 	noTLS bool // no certificate: no STLS, and no implicit TLS
+	// auth, when set, wraps the real authenticator before the server starts.
+	auth func(*auth.Authenticator, store.Store) Authenticator
 }
 
 // newEnv builds and starts a server on 127.0.0.1:0. Unless cfg says
@@ -83,6 +85,9 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	env.auth = auth.New(st, auth.Options{Logger: logger.With("component", "auth"), FailureDelay: -1, MaxFailures: 3})
 	opts := cfg.opts
 	opts.Store, opts.Auth = st, env.auth
+	if cfg.auth != nil {
+		opts.Auth = cfg.auth(env.auth, st)
+	}
 	if opts.Logger == nil {
 		opts.Logger = logger
 	}

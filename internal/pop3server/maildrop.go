@@ -164,7 +164,9 @@ func (s *session) send(n int, m *message, lines int) {
 // writeStuffed copies r to the client, doubling a '.' that starts a
 // line, and ends with CRLF if the message does not.
 func (s *session) writeStuffed(r io.Reader) error {
-	buf := s.buffer()
+	bp := s.srv.bufs.Get().(*[]byte)
+	defer s.srv.bufs.Put(bp)
+	buf := *bp
 	atLineStart, endsLF, wrote := true, false, false
 	for {
 		k, err := r.Read(buf)
@@ -239,12 +241,4 @@ func (s *session) writeTop(r io.Reader, lines int) error {
 		s.bw.WriteString("\r\n")
 	}
 	return nil
-}
-
-// buffer returns the session's copy buffer.
-func (s *session) buffer() []byte {
-	if s.buf == nil {
-		s.buf = make([]byte, ioBuffer)
-	}
-	return s.buf
 }

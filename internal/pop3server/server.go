@@ -2,9 +2,7 @@ package pop3server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -24,6 +22,7 @@ type Server struct {
 	log  *slog.Logger
 	lim  atomic.Pointer[Limits] // for new connections, defaults applied
 	ep   *endpoint.Endpoint
+	bufs sync.Pool // *[]byte of copyBuffer bytes for RETR
 }
 
 // New returns a server; it does not listen until Serve.
@@ -35,6 +34,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("service", mode)}
 	s.ep = endpoint.New(s.log, opts.Sessions)
+	s.bufs.New = func() any { b := make([]byte, copyBuffer); return &b }
 	l := opts.Limits.withDefaults()
 	s.lim.Store(&l)
 	return s
@@ -74,11 +74,14 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) handle(nc net.Conn) {
 	lim := *s.lim.Load()
 	remote := endpoint.RemoteAddrPort(nc)
-	c := newSession(s, nc, remote, endpoint.NewID(s.opts.Rand), lim)
-	if reason := s.ep.Admit(c, remote.Addr(), lim.MaxConnsPerIP); reason != "" {
+	ec, reason := s.ep.AdmitFunc(remote.Addr(), lim.MaxConnsPerIP, func() endpoint.Conn {
+		return newSession(s, nc, remote, endpoint.NewID(s.opts.Rand), lim)
+	})
+	if reason != "" {
 		s.ep.Refuse(nc, reason, s.reject)
 		return
 	}
+	c := ec.(*session)
 	c.log.Info("connected", "local", nc.LocalAddr().String())
 	go c.serve()
 }
@@ -86,19 +89,11 @@ func (s *Server) handle(nc net.Conn) {
 // reject answers a connection over a limit with -ERR [SYS/TEMP] (RFC
 // 3206 4); on implicit TLS after the handshake.
 func (s *Server) reject(nc net.Conn, reason string) {
-	var w io.Writer = nc
-	if _, isTLS := nc.(*tls.Conn); !isTLS && s.opts.ImplicitTLS {
-		tc := tls.Server(nc, s.opts.TLSConfig)
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		w = tc
-	}
 	msg := "-ERR [SYS/TEMP] Too many connections, try again later\r\n"
 	if reason == endpoint.ReasonShutdown {
 		msg = "-ERR [SYS/TEMP] Server shutting down\r\n"
 	}
-	if _, err := io.WriteString(w, msg); err != nil {
+	if err := endpoint.WriteRefusal(nc, s.opts.ImplicitTLS, s.opts.TLSConfig, msg); err != nil {
 		s.log.Debug("reject write", "err", err)
 	}
 }

@@ -51,10 +51,15 @@ type session struct {
 	commands int
 	poked    atomic.Bool // Shutdown asked to end
 	closed   bool
-	buf      []byte // RETR copy buffer, made on first use
 }
 
-const ioBuffer = 64 << 10
+// Buffer sizes: replies are gathered in a writer of writeBuffer bytes;
+// RETR copies through a copyBuffer taken from the server's pool for the
+// command only, so idle sessions hold little memory.
+const (
+	writeBuffer = 16 << 10
+	copyBuffer  = 64 << 10
+)
 
 func newSession(srv *Server, nc net.Conn, remote netip.AddrPort, id string, lim Limits) *session {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +70,7 @@ func newSession(srv *Server, nc net.Conn, remote netip.AddrPort, id string, lim 
 		s.rw = tc
 	}
 	s.br = bufio.NewReaderSize(s.rw, 4096)
-	s.bw = bufio.NewWriterSize(deadlineWriter{s}, ioBuffer)
+	s.bw = bufio.NewWriterSize(deadlineWriter{s}, writeBuffer)
 	return s
 }
 

@@ -120,10 +120,10 @@ func (c *conn) setInTx(v bool) {
 	c.mu.Unlock()
 }
 
-// pokeIdle wakes a session blocked waiting for a command, so it notices
-// the shutdown; a session reading DATA/BDAT is left to finish. Called with
-// s.mu held.
-func (c *conn) pokeIdle() {
+// Poke implements endpoint.Conn: it wakes a session blocked waiting for a
+// command, so it notices the shutdown; a session reading DATA/BDAT is left
+// to finish. Called with the endpoint's lock held.
+func (c *conn) Poke() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.awaitCmd {
@@ -131,8 +131,9 @@ func (c *conn) pokeIdle() {
 	}
 }
 
-// force wakes the session whatever it is doing. Called with s.mu held.
-func (c *conn) force() {
+// Force implements endpoint.Conn: it wakes the session whatever it is
+// doing. Called with the endpoint's lock held.
+func (c *conn) Force() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_ = c.tcp.SetReadDeadline(time.Now())
@@ -241,7 +242,7 @@ func (c *conn) Close() error {
 		_ = c.tcp.SetDeadline(time.Now().Add(time.Second))
 		_ = c.rw.Close()
 		c.cancel()
-		c.s.release(c)
+		c.s.ep.Release(c)
 		c.log.Info("disconnected", "duration", time.Since(c.start).Round(time.Millisecond).String(),
 			"errors", c.errCount, "transactions", c.txSeq)
 	})

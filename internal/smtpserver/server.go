@@ -2,63 +2,38 @@ package smtpserver
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
-	"time"
 
-	"pillarbox/internal/limit"
+	"pillarbox/internal/endpoint"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("smtpserver: server closed")
+var ErrServerClosed = endpoint.ErrClosed
 
 // Server is one SMTP endpoint (MX, submission or submissions). One Server
-// may Serve several listeners; all share its limits.
+// may Serve several listeners; all share its limits. Accepting, per-IP
+// and shared session counting, refusals (answered from a bounded number
+// of goroutines, so a flood costs no goroutine, TLS handshake or log line
+// each beyond it) and the drain on Shutdown are internal/endpoint's.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	gen      atomic.Pointer[generation] // limits and go-smtp server for new connections
-	sessions *limit.Counter             // concurrent sessions, maybe shared with other endpoints
-
-	// rejecting bounds the connections being answered "421" at once:
-	// beyond it, connections over a limit are closed without a reply, so a
-	// flood costs no goroutine, TLS handshake or log line each.
-	rejecting chan struct{}
-
-	closing atomic.Bool // Shutdown called: no new sessions, idle ones get 421
-	forced  atomic.Bool // Shutdown's context is done: everyone gets 421
-
-	mu        sync.Mutex
-	listeners map[*listener]struct{}
-	conns     map[*conn]struct{}
-	perIP     map[netip.Addr]int
-	drained   chan struct{} // closed when closing and no connection is left
+	opts Options
+	log  *slog.Logger
+	gen  atomic.Pointer[generation] // limits and go-smtp server for new connections
+	ep   *endpoint.Endpoint
 }
-
-// maxRejecting is how many refused connections are answered at once.
-const maxRejecting = 64
 
 // New returns a server; it does not listen until Serve.
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger.With("service", "smtp", "mode", opts.Mode.String()),
-		sessions:  opts.Sessions,
-		listeners: make(map[*listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		perIP:     make(map[netip.Addr]int),
-		drained:   make(chan struct{}),
-		rejecting: make(chan struct{}, maxRejecting),
+		opts: opts,
+		log:  opts.Logger.With("service", "smtp", "mode", opts.Mode.String()),
 	}
+	s.ep = endpoint.New(s.log, opts.Sessions)
 	s.gen.Store(s.newGeneration(opts.limits().withDefaults()))
 	return s
 }
@@ -75,32 +50,25 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.opts.Mode == ModeSubmissions && s.opts.TLSConfig == nil {
 		return errors.New("smtpserver: ModeSubmissions needs Options.TLSConfig")
 	}
-	ll := &listener{Listener: l, s: s, gen: s.gen.Load()}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
+	remove, err := s.ep.AddListener(l)
+	if err != nil {
 		return ErrServerClosed
 	}
-	s.listeners[ll] = struct{}{}
-	s.mu.Unlock()
+	defer remove()
 	s.log.Info("listening", "addr", l.Addr().String())
 
 	// go-smtp's Serve returns errNewLimits when SetLimits made a new
 	// generation: serve on with the new go-smtp server (the connection
 	// that noticed is carried over); sessions already open keep the
 	// go-smtp server they were started by.
-	var err error
+	ll := &listener{Listener: l, s: s, gen: s.gen.Load()}
 	for {
 		err = ll.gen.gs.Serve(ll)
 		if !errors.Is(err, errNewLimits) {
 			break
 		}
 	}
-
-	s.mu.Lock()
-	delete(s.listeners, ll)
-	s.mu.Unlock()
-	if s.closing.Load() {
+	if s.ep.Closing() {
 		return ErrServerClosed
 	}
 	return err
@@ -114,36 +82,7 @@ func (s *Server) Serve(l net.Listener) error {
 // abandoned, never acknowledged), backend calls see a cancelled context,
 // and Shutdown returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.closing.Swap(true)
-	for l := range s.listeners {
-		if err := l.Close(); err != nil {
-			s.log.Warn("close listener", "err", err)
-		}
-	}
-	for c := range s.conns {
-		c.pokeIdle()
-	}
-	if first && len(s.conns) == 0 {
-		close(s.drained)
-	}
-	s.mu.Unlock()
-	if first {
-		s.log.Info("shutting down")
-	}
-
-	select {
-	case <-s.drained:
-		return nil
-	case <-ctx.Done():
-	}
-	s.forced.Store(true)
-	s.mu.Lock()
-	for c := range s.conns {
-		c.force()
-	}
-	s.mu.Unlock()
-	return ctx.Err()
+	return s.ep.Shutdown(ctx)
 }
 
 // errNewLimits ends one go-smtp Serve call so that Server.Serve goes on
@@ -166,21 +105,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		return c, nil
 	}
 	for {
-		nc, err := l.Listener.Accept()
+		nc, err := l.s.ep.Accept(l.Listener)
 		if err != nil {
 			return nil, err
 		}
 		c, reason := l.s.admit(nc)
 		if c == nil {
-			select {
-			case l.s.rejecting <- struct{}{}:
-				go func() {
-					defer func() { <-l.s.rejecting }()
-					l.s.reject(nc, reason)
-				}()
-			default:
-				nc.Close()
-			}
+			l.s.ep.Refuse(nc, reason, l.s.reject)
 			continue
 		}
 		if c.gen != l.gen {
@@ -193,98 +124,32 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 }
 
-func remoteAddrPort(nc net.Conn) netip.AddrPort {
-	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
-}
-
 // admit registers a new connection, or says why it is refused.
 func (s *Server) admit(nc net.Conn) (*conn, string) {
-	remote := remoteAddrPort(nc)
+	remote := endpoint.RemoteAddrPort(nc)
 	gen := s.gen.Load()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closing.Load():
-		return nil, "shutting down"
-	case gen.lim.MaxConnsPerIP > 0 && s.perIP[remote.Addr()] >= gen.lim.MaxConnsPerIP:
-		return nil, "too many connections from this address"
-	case !s.sessions.TryAcquire(): // released in release
-		return nil, "too many sessions"
+	var c *conn
+	_, reason := s.ep.AdmitFunc(remote.Addr(), gen.lim.MaxConnsPerIP, func() endpoint.Conn {
+		c = newConn(s, nc, remote, endpoint.NewID(s.opts.Rand), gen)
+		return c
+	})
+	if reason != "" {
+		return nil, reason
 	}
-	c := newConn(s, nc, remote, s.newID(), gen)
-	s.conns[c] = struct{}{}
-	s.perIP[remote.Addr()]++
 	c.log.Info("connected", "local", nc.LocalAddr().String())
 	return c, ""
 }
 
-// release forgets a closed connection.
-func (s *Server) release(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
-		return
-	}
-	delete(s.conns, c)
-	s.sessions.Release()
-	ip := c.info.Remote.Addr()
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
-	if s.closing.Load() && len(s.conns) == 0 {
-		select {
-		case <-s.drained:
-		default:
-			close(s.drained)
-		}
-	}
-}
-
-// reject answers a connection over a limit with 421 4.7.0 and closes it.
-// On implicit TLS the reply is sent after the handshake.
+// reject answers a connection over a limit with 421 4.7.0 (endpoint.Refuse
+// closes it). On implicit TLS the reply is sent after the handshake.
 func (s *Server) reject(nc net.Conn, reason string) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic rejecting connection", "panic", r, "stack", string(debug.Stack()))
-		}
-		nc.Close()
-	}()
-	s.log.Warn("connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
-	var w net.Conn = nc
-	if err := nc.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return
-	}
-	if _, isTLS := nc.(*tls.Conn); !isTLS && s.opts.Mode == ModeSubmissions {
-		tc := tls.Server(nc, s.opts.TLSConfig)
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		w = tc
-	}
 	code := "421 4.7.0 " + s.opts.Hostname + " Too many connections, try again later\r\n"
-	if reason == "shutting down" {
+	if reason == endpoint.ReasonShutdown {
 		code = "421 4.3.2 " + s.opts.Hostname + " Service shutting down\r\n"
 	}
-	if _, err := w.Write([]byte(code)); err != nil {
+	if err := endpoint.WriteRefusal(nc, s.opts.Mode == ModeSubmissions, s.opts.TLSConfig, code); err != nil {
 		s.log.Debug("reject write", "err", err)
 	}
-}
-
-func (s *Server) newID() string {
-	var b [6]byte
-	r := s.opts.Rand
-	if r == nil {
-		r = rand.Reader
-	}
-	if _, err := r.Read(b[:]); err != nil {
-		// Extremely unlikely; fall back to time so IDs stay distinct.
-		return fmt.Sprintf("t%x", time.Now().UnixNano())
-	}
-	return fmt.Sprintf("%x", b[:])
 }
 
 // errorLog adapts go-smtp's Logger to slog.

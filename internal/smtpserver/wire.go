@@ -84,7 +84,7 @@ func (c *conn) beforeRead(timeout time.Duration, idle bool) error {
 	// A session waiting for a command (in a transaction or not) stops at
 	// shutdown: nothing of its is acknowledged yet, so a 421 loses
 	// nothing. Only DATA/BDAT transfers in progress may finish.
-	if c.s.forced.Load() || (idle && c.s.closing.Load()) {
+	if c.s.ep.Forced() || (idle && c.s.ep.Closing()) {
 		return errShutdown
 	}
 	return c.tcp.SetReadDeadline(time.Now().Add(timeout))
@@ -108,7 +108,7 @@ func (c *conn) lineBuffered() bool {
 func (c *conn) readFailed(err error) error {
 	var ne net.Error
 	switch {
-	case errors.Is(err, errShutdown) || (c.s.closing.Load() && errors.As(err, &ne) && ne.Timeout()):
+	case errors.Is(err, errShutdown) || (c.s.ep.Closing() && errors.As(err, &ne) && ne.Timeout()):
 		c.log.Info("closing for shutdown")
 		c.kill(421, [3]int{4, 3, 2}, c.s.opts.Hostname+" Service shutting down, try again later")
 	case errors.As(err, &ne) && ne.Timeout():
@@ -338,7 +338,7 @@ func (c *conn) readData() error {
 		// Served from the buffer: no socket read, so no flush and no new
 		// deadline (setting one per line was a tenth of the CPU of a
 		// small message); a forced shutdown still stops the transfer.
-		if c.s.forced.Load() {
+		if c.s.ep.Forced() {
 			return c.readFailed(errShutdown)
 		}
 	} else if err := c.beforeRead(c.lim.DataTimeout, false); err != nil {
