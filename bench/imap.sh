@@ -40,6 +40,8 @@ LIB=$BENCH_DIR/lib
 export BENCH_LIB=$LIB PYTHONDONTWRITEBYTECODE=1
 # shellcheck source=lib/common.sh
 . "$LIB/common.sh"
+# shellcheck source=lib/dovecot.sh
+. "$LIB/dovecot.sh"
 
 MSGS=${BENCH_MSGS:-10000}
 CONCS=${BENCH_CONC:-"1 20"}
@@ -65,7 +67,6 @@ RUN_FLAGS=(-logins "${BENCH_LOGINS:-20}" -selects "${BENCH_SELECTS:-20}"
 
 WORK=""
 PB_PID=""
-DC_CONF=""
 LOAD=""
 declare -A SKIPPED=()
 declare -A NOTES=()
@@ -96,30 +97,6 @@ all_users() {
   echo "${out[*]}"
 }
 
-# ---------------------------------------------------------------- install
-
-install_packages() {
-  [[ ${BENCH_SKIP_INSTALL:-0} == 1 ]] && return 0
-  local pkgs=(dovecot-core dovecot-imapd openssl) missing=() p
-  for p in "${pkgs[@]}"; do
-    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}) and not root: install them first"
-  log "installing ${missing[*]}"
-  local updated=0
-  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-    apt-get update -q </dev/null >&2 || die "apt-get update failed"
-    updated=1
-  fi
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null >&2; then
-    [[ $updated == 1 ]] && die "apt-get install failed"
-    apt-get update -q </dev/null >&2 || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null >&2 ||
-      die "apt-get install failed"
-  fi
-}
-
 # ---------------------------------------------------------------- setup
 
 # raise_nofile: the idle test needs IDLE descriptors and some in the
@@ -147,17 +124,6 @@ build_driver() {
   LOAD=$WORK/imapload
 }
 
-# make_cert: one self-signed ECDSA P-256 pair served by both servers, so
-# both pay the same TLS handshake and cipher.
-make_cert() {
-  mkdir -p "$WORK/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" -days 30 \
-    -subj "/CN=mx.$DOMAIN" -addext "subjectAltName=DNS:mx.$DOMAIN" >"$WORK/tls/openssl.log" 2>&1 ||
-    { cat "$WORK/tls/openssl.log" >&2; die "openssl req failed"; }
-  chmod 644 "$WORK/tls/cert.pem" "$WORK/tls/key.pem"
-}
-
 generate_mail() {
   GEN=$WORK/gen/Maildir
   log "generating $MSGS messages (seed $SEED)"
@@ -167,8 +133,6 @@ generate_mail() {
 }
 
 # ---------------------------------------------------------------- dovecot
-
-DC_DIR=""
 
 # dovecot_conf MODE: "throughput" is Dovecot's shipped defaults (imap-login
 # in high-security mode: one login process per connection, which also
@@ -227,39 +191,15 @@ EOF
 }
 
 setup_dovecot() {
-  DC_DIR=$WORK/dovecot
-  mkdir -p "$DC_DIR/run" "$DC_DIR/state" "$WORK/mail"
-  chmod 755 "$DC_DIR" "$DC_DIR/run" "$WORK/mail"
-  local hash u
+  local hash
   hash=$("$LOAD" hash -password "$PASSWORD") || return 1
-  : >"$DC_DIR/users"
-  for u in $(all_users); do
-    mkdir -p "$WORK/mail/$u"
-    cp -r "$GEN" "$WORK/mail/$u/Maildir"
-    printf '%s:%s:%s:%s::%s::\n' "$u" "$hash" "$NOBODY_UID" "$NOBODY_GID" "$WORK/mail/$u" >>"$DC_DIR/users"
-  done
-  chown -R "$NOBODY_UID:$NOBODY_GID" "$WORK/mail"
-  chmod 644 "$DC_DIR/users"
+  dovecot_setup_users "$hash" "$GEN" $(all_users)
 }
 
 start_dovecot() {
   local mode=$1
-  DC_CONF=$DC_DIR/dovecot-$mode.conf
-  dovecot_conf "$mode" >"$DC_CONF"
-  dovecot -c "$DC_CONF" >"$DC_DIR/start.log" 2>&1 || {
-    cat "$DC_DIR/start.log" >&2; tail -5 "$DC_DIR/dovecot.log" >&2 2>/dev/null; DC_CONF=""; return 1; }
-  wait_port "$PORT_DOVECOT" 30 || { log "dovecot: not listening on $PORT_DOVECOT"; return 1; }
-}
-
-dovecot_pid() { pidfile_pid "$DC_DIR/run/master.pid"; }
-
-stop_dovecot() {
-  [[ -n $DC_CONF && -f $DC_CONF ]] || return 0
-  local pid; pid=$(dovecot_pid)
-  timeout 30 doveadm -c "$DC_CONF" stop >/dev/null 2>&1 ||
-    timeout 30 dovecot -c "$DC_CONF" stop >/dev/null 2>&1
-  [[ -n $pid ]] && kill_tree "$pid"
-  DC_CONF=""
+  dovecot_conf "$mode" >"$DC_DIR/dovecot-$mode.conf"
+  dovecot_start "$DC_DIR/dovecot-$mode.conf" "$PORT_DOVECOT"
 }
 
 # ---------------------------------------------------------------- pillarbox
@@ -406,7 +346,7 @@ main() {
   [[ $MSGS =~ ^[0-9]+$ && $MSGS -gt 0 ]] || die "BENCH_MSGS must be a positive integer"
   [[ $TLSMODE == starttls || $TLSMODE == plain ]] || die "BENCH_IMAP_TLS must be starttls or plain"
   command -v python3 >/dev/null || die "python3 is required"
-  install_packages
+  install_packages dovecot-core dovecot-imapd openssl
   LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
   local base=${BENCH_TMPDIR:-/var/tmp}
   WORK=$(mktemp -d "$base/pillarbox-imapbench.XXXXXX") || die "mktemp in $base failed"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"pillarbox/bench/internal/procmem"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +29,10 @@ type idleConfig struct {
 const maxIdleFailures = 200
 
 func (ic *idleConfig) run() error {
-	sm := newSampler(ic.pids, time.Hour) // sampled by hand below
-	defer sm.close()
-	sm.reset()
-	baseRSS, basePSS, _ := sm.peaks()
+	sm := procmem.NewSampler(ic.pids, time.Hour) // sampled by hand below
+	defer sm.Close()
+	sm.Reset()
+	baseRSS, basePSS, _ := sm.Peaks()
 
 	conns := make([]*client, ic.n)
 	var failed atomic.Int64
@@ -80,12 +81,12 @@ func (ic *idleConfig) run() error {
 	}
 	log.Printf("%s idle: %d connections in IDLE after %.1f s, %d failed; holding %v", ic.label, ok, setup, failed.Load(), ic.hold)
 
-	sm.reset()
+	sm.Reset()
 	for t := time.Duration(0); t < ic.hold; t += time.Second {
 		time.Sleep(time.Second)
-		sm.sample()
+		sm.Sample()
 	}
-	rss, pss, procs := sm.peaks()
+	rss, pss, procs := sm.Peaks()
 	res := result{Server: ic.label, Conc: ic.n, Step: "idle", Unit: "conns", Ops: ok,
 		Seconds: round(setup), PeakRSS: rss, PeakPSS: pss, Procs: procs,
 		Extra: map[string]any{"failed": failed.Load(), "baseline_rss_kib": baseRSS, "baseline_pss_kib": basePSS}}

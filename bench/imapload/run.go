@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"pillarbox/bench/internal/procmem"
 	"strconv"
 	"sync"
 	"time"
@@ -112,8 +113,8 @@ func (rc *runConfig) run() error {
 		m, _, _ := genMessage(rc.seed+1000, k)
 		appendMsgs[k] = crlf(m)
 	}
-	sm := newSampler(rc.pids, 200*time.Millisecond)
-	defer sm.close()
+	sm := procmem.NewSampler(rc.pids, 200*time.Millisecond)
+	defer sm.Close()
 	sess := make([]*session, len(rc.users))
 	for k, u := range rc.users {
 		sess[k] = &session{n: k, user: u}
@@ -170,7 +171,7 @@ func (rc *runConfig) connect(sess []*session) {
 	}
 }
 
-func (rc *runConfig) runStep(st step, sess []*session, sm *sampler) result {
+func (rc *runConfig) runStep(st step, sess []*session, sm *procmem.Sampler) result {
 	res := result{Server: rc.label, Conc: len(sess), Step: st.name, Unit: st.unit, Msgs: rc.msgs}
 	accs := make([]acc, len(sess))
 	errs := make([]error, len(sess))
@@ -193,11 +194,11 @@ func (rc *runConfig) runStep(st step, sess []*session, sm *sampler) result {
 	if st.prep != nil {
 		each(func(s *session, _ *acc) error { return st.prep(s) })
 	}
-	sm.reset()
+	sm.Reset()
 	start := time.Now()
 	each(st.do)
 	res.Seconds = time.Since(start).Seconds()
-	res.PeakRSS, res.PeakPSS, res.Procs = sm.peaks()
+	res.PeakRSS, res.PeakPSS, res.Procs = sm.Peaks()
 	if st.post != nil {
 		each(st.post)
 	}

@@ -1,4 +1,8 @@
-package main
+// Package procmem samples the memory of server process trees from /proc
+// for the bench load drivers (imapload, pop3load): summed RSS, summed PSS
+// and the number of processes, with peaks since the last reset. Linux
+// only; nothing is written anywhere.
+package procmem
 
 import (
 	"bufio"
@@ -10,12 +14,12 @@ import (
 	"time"
 )
 
-// sampler reads the memory of the server's process trees (the root PIDs
+// Sampler reads the memory of the server's process trees (the root PIDs
 // and all their descendants) from /proc every interval and keeps the
 // peaks since the last reset: summed RSS, summed PSS (shared pages split
 // between the processes sharing them, /proc/PID/smaps_rollup) and the
 // number of processes. Same method as bench/lib/measure.py.
-type sampler struct {
+type Sampler struct {
 	roots []int
 
 	mu               sync.Mutex
@@ -28,8 +32,8 @@ type sampler struct {
 	interval         time.Duration
 }
 
-func newSampler(roots []int, interval time.Duration) *sampler {
-	s := &sampler{roots: roots, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+func NewSampler(roots []int, interval time.Duration) *Sampler {
+	s := &Sampler{roots: roots, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
 	if len(roots) == 0 {
 		close(s.done)
 		return s
@@ -38,12 +42,12 @@ func newSampler(roots []int, interval time.Duration) *sampler {
 	return s
 }
 
-func (s *sampler) loop() {
+func (s *Sampler) loop() {
 	defer close(s.done)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
-		s.sample()
+		s.Sample()
 		select {
 		case <-s.stop:
 			return
@@ -52,8 +56,8 @@ func (s *sampler) loop() {
 	}
 }
 
-// sample takes one reading now and folds it into the peaks.
-func (s *sampler) sample() {
+// Sample takes one reading now and folds it into the peaks.
+func (s *Sampler) Sample() {
 	if len(s.roots) == 0 {
 		return
 	}
@@ -72,24 +76,25 @@ func (s *sampler) sample() {
 	s.peakProcs = max(s.peakProcs, len(pids))
 }
 
-// reset starts a new peak window with a fresh reading.
-func (s *sampler) reset() {
+// Reset starts a new peak window with a fresh reading.
+func (s *Sampler) Reset() {
 	s.mu.Lock()
 	s.peakRSS, s.peakPSS, s.peakProcs = 0, 0, 0
 	s.mu.Unlock()
-	s.sample()
+	s.Sample()
 }
 
-// peaks returns the peaks (KiB, KiB, count) since the last reset, after
+// Peaks returns the peaks (KiB, KiB, count) since the last reset, after
 // one more reading.
-func (s *sampler) peaks() (rss, pss int64, procs int) {
-	s.sample()
+func (s *Sampler) Peaks() (rss, pss int64, procs int) {
+	s.Sample()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peakRSS, s.peakPSS, s.peakProcs
 }
 
-func (s *sampler) close() {
+// Close stops the sampling goroutine.
+func (s *Sampler) Close() {
 	if len(s.roots) > 0 {
 		close(s.stop)
 	}
