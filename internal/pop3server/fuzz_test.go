@@ -117,3 +117,40 @@ func refill(t *testing.T, env *testEnv) {
 		}
 	}
 }
+
+// FuzzStuffer: whatever the input and however it is cut into chunks,
+// undoing the dot-stuffing (RFC 1939 3) gives the input back, followed by
+// CRLF when it did not end with a line break, and no line of the output
+// that starts with '.' is a lone "." line.
+func FuzzStuffer(f *testing.F) {
+	f.Add([]byte(".a\r\n..b\r\n.\r\nc"), uint8(1))
+	f.Add([]byte("x\n.\n"), uint8(0))
+	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
+		var out []byte
+		var st stuffer
+		emit := func(b []byte) { out = append(out, b...) }
+		step := int(cut)%7 + 1
+		for i := 0; i < len(in); i += step {
+			st.feed(in[i:min(i+step, len(in))], emit)
+		}
+		st.finish(emit)
+		want := string(in)
+		if len(in) > 0 && in[len(in)-1] != '\n' {
+			want += "\r\n"
+		}
+		lines := strings.SplitAfter(string(out), "\n")
+		var back strings.Builder
+		for _, l := range lines {
+			if strings.HasPrefix(l, ".") {
+				if l == ".\r\n" || l == ".\n" {
+					t.Fatalf("lone dot line in %q", out)
+				}
+				l = l[1:]
+			}
+			back.WriteString(l)
+		}
+		if back.String() != want {
+			t.Fatalf("unstuffed %q, want %q", back.String(), want)
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,7 +133,7 @@ func (s *session) update() (int, error) {
 // send answers RETR (lines < 0) or TOP (the header and lines body lines)
 // of message n: the bytes as stored, dot-stuffed (RFC 1939 3), then the
 // termination line. A message expunged meanwhile gets a plain -ERR; a
-// read failure after the +OK line ends the session (the reply cannot be
+// failure after the +OK line ends the session (the reply cannot be
 // completed).
 func (s *session) send(n int, m *message, lines int) {
 	r, err := s.srv.opts.Store.OpenMessage(s.ctx, m.mailbox, m.uid)
@@ -146,52 +148,121 @@ func (s *session) send(n int, m *message, lines int) {
 		return
 	}
 	defer r.Close()
-	if lines < 0 {
-		s.replyf("+OK %d octets", m.size)
-		err = s.writeStuffed(r)
-	} else {
+	var parts [][]byte
+	if im, ok := r.(store.InMemory); ok {
+		parts = im.Bytes()
+	}
+	switch {
+	case lines >= 0:
 		s.reply("+OK Top of message follows")
 		err = s.writeTop(r, lines)
+	case parts != nil:
+		err = s.writeParts("+OK "+strconv.FormatInt(m.size, 10)+" octets\r\n", parts)
+	default:
+		s.replyf("+OK %d octets", m.size)
+		err = s.writeStuffed(r)
 	}
 	if err != nil {
 		s.log.Error("sending message", "uid", m.uid, "err", err)
 		s.state = stateDone
 		return
 	}
-	s.reply(".")
+	if parts == nil || lines >= 0 {
+		s.reply(".")
+	}
 }
 
-// writeStuffed copies r to the client, doubling a '.' that starts a
-// line, and ends with CRLF if the message does not.
+// stuffer dot-stuffs a message as it passes (RFC 1939 3): a line that
+// starts with '.' gets another '.' before it. It hands out pieces of the
+// input, never copies.
+type stuffer struct {
+	midLine bool // the last byte seen was not a line end
+	any     bool // some byte was seen
+}
+
+var dot = []byte{'.'}
+
+// feed passes chunk to emit in pieces, with the stuffing dots between.
+func (st *stuffer) feed(chunk []byte, emit func([]byte)) {
+	start := 0
+	for i := 0; i < len(chunk); {
+		if !st.midLine && chunk[i] == '.' {
+			if i > start {
+				emit(chunk[start:i])
+			}
+			emit(dot)
+			start = i
+		}
+		j := bytes.IndexByte(chunk[i:], '\n')
+		if j < 0 {
+			st.midLine = true
+			break
+		}
+		i += j + 1
+		st.midLine = false
+	}
+	if start < len(chunk) {
+		emit(chunk[start:])
+	}
+	if len(chunk) > 0 {
+		st.any = true
+	}
+}
+
+var crlf = []byte("\r\n")
+
+// finish ends a message that does not end with a line break with CRLF.
+func (st *stuffer) finish(emit func([]byte)) {
+	if st.any && st.midLine {
+		emit(crlf)
+	}
+}
+
+// writeParts sends the +OK line, an in-memory message and the
+// termination line. On plain TCP it is one vectored write straight from
+// the message's memory (after flushing earlier replies); over TLS it goes
+// through the reply buffer.
+func (s *session) writeParts(ok string, parts [][]byte) error {
+	var st stuffer
+	if s.rw != s.tcp {
+		emit := func(b []byte) { s.bw.Write(b) }
+		s.bw.WriteString(ok)
+		for _, p := range parts {
+			st.feed(p, emit)
+		}
+		st.finish(emit)
+		s.bw.WriteString(".\r\n")
+		return nil
+	}
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	bufs := make(net.Buffers, 0, 8)
+	bufs = append(bufs, []byte(ok))
+	emit := func(b []byte) { bufs = append(bufs, b) }
+	for _, p := range parts {
+		st.feed(p, emit)
+	}
+	st.finish(emit)
+	bufs = append(bufs, terminator)
+	_ = s.tcp.SetWriteDeadline(time.Now().Add(s.lim.IdleTimeout))
+	_, err := bufs.WriteTo(s.tcp)
+	return err
+}
+
+var terminator = []byte(".\r\n")
+
+// writeStuffed copies r to the client through a pooled buffer,
+// dot-stuffed, ending with CRLF if the message does not.
 func (s *session) writeStuffed(r io.Reader) error {
 	bp := s.srv.bufs.Get().(*[]byte)
 	defer s.srv.bufs.Put(bp)
 	buf := *bp
-	atLineStart, endsLF, wrote := true, false, false
+	var st stuffer
+	emit := func(b []byte) { s.bw.Write(b) }
 	for {
 		k, err := r.Read(buf)
-		chunk := buf[:k]
-		start := 0
-		for i := 0; i < len(chunk); {
-			if atLineStart && chunk[i] == '.' {
-				s.bw.Write(chunk[start:i])
-				s.bw.WriteByte('.')
-				start = i
-			}
-			j := bytes.IndexByte(chunk[i:], '\n')
-			if j < 0 {
-				atLineStart = false
-				break
-			}
-			i += j + 1
-			atLineStart = true
-		}
-		if _, werr := s.bw.Write(chunk[start:]); werr != nil {
-			return werr
-		}
-		if k > 0 {
-			wrote, endsLF = true, chunk[k-1] == '\n'
-		}
+		st.feed(buf[:k], emit)
 		if err == io.EOF {
 			break
 		}
@@ -199,10 +270,8 @@ func (s *session) writeStuffed(r io.Reader) error {
 			return err
 		}
 	}
-	if wrote && !endsLF {
-		s.bw.WriteString("\r\n")
-	}
-	return nil
+	st.finish(emit)
+	return nil // a failed write shows at the next flush, which ends the session
 }
 
 // writeTop copies the header, the empty line after it and the first

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -466,5 +467,33 @@ func TestParseNumber(t *testing.T) {
 		if _, ok := parseNumber(in); ok {
 			t.Errorf("parseNumber(%q) accepted", in)
 		}
+	}
+}
+
+// A message stored as a blob file (over the store's inline size) is sent
+// byte-exact and dot-stuffed, over plain TCP and over TLS.
+func TestRetrLargeMessage(t *testing.T) {
+	env := newEnv(t, envConfig{opts: Options{ImplicitTLS: true}})
+	var b strings.Builder
+	b.WriteString("Subject: big\r\n\r\n")
+	for i := 0; b.Len() < 300<<10; i++ {
+		if i%3 == 0 {
+			b.WriteString(".")
+		}
+		b.WriteString(strings.Repeat("x", i%200) + "\r\n")
+	}
+	msg := b.String()
+	if _, err := env.st.Deliver(context.Background(), &store.Delivery{Blob: strings.NewReader(msg), InternalDate: time.Now(),
+		Local: []store.LocalRecipient{{AccountID: env.alice.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := env.dialTLS()
+	c.login(alice)
+	c.send("LIST 1\r\nRETR 1\r\n")
+	c.expect("+OK 1 " + strconv.Itoa(len(msg)))
+	c.expect("+OK " + strconv.Itoa(len(msg)) + " octets")
+	got := c.multi()
+	if unstuffed := strings.ReplaceAll("\r\n"+got, "\r\n..", "\r\n.")[2:]; unstuffed != msg {
+		t.Fatalf("RETR of a large message differs (%d bytes, want %d)", len(unstuffed), len(msg))
 	}
 }

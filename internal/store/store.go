@@ -440,6 +440,15 @@ type Subscription interface {
 	Close()
 }
 
+// InMemory is implemented by a MessageReader whose bytes are all in
+// memory (a small message kept inline by the backend): Bytes returns them
+// as consecutive slices (the prefix, then the blob), to be read only and
+// only until Close. Protocol code may use it to write the message without
+// copying it through a buffer.
+type InMemory interface {
+	Bytes() [][]byte
+}
+
 // MessageReader gives random access to a message's bytes.
 type MessageReader interface {
 	io.ReaderAt

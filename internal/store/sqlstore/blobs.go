@@ -284,7 +284,10 @@ func (s *Store) openReader(prefix []byte, blobID string, blobSize int64, inline 
 		if int64(len(inline)) != blobSize {
 			return nil, fmt.Errorf("sqlstore: blob %s has %d bytes, recorded %d", blobID, len(inline), blobSize)
 		}
-		return &reader{prefix: prefix, blob: bytes.NewReader(inline), size: size}, nil
+		if inline == nil {
+			inline = []byte{}
+		}
+		return &reader{prefix: prefix, blob: bytes.NewReader(inline), inline: inline, size: size}, nil
 	}
 	f, err := os.Open(s.blobPath(blobID))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -301,11 +304,21 @@ type reader struct {
 	prefix []byte
 	blob   io.ReaderAt
 	closer io.Closer // nil: nothing to close
+	inline []byte    // the blob when it is inline (nil for a file)
 	size   int64
 	off    int64
 }
 
 func (r *reader) Size() int64 { return r.size }
+
+// Bytes implements store.InMemory for a message whose blob is inline;
+// for a blob file it returns nil.
+func (r *reader) Bytes() [][]byte {
+	if r.inline == nil {
+		return nil
+	}
+	return [][]byte{r.prefix, r.inline}
+}
 
 func (r *reader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -354,7 +367,7 @@ func (r *reader) Read(p []byte) (int, error) {
 }
 
 func (r *reader) Close() error {
-	r.blob = nil
+	r.blob, r.inline = nil, nil
 	if r.closer == nil {
 		return nil
 	}

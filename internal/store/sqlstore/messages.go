@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -173,7 +174,7 @@ func (s *Store) Message(ctx context.Context, mailboxID int64, uid uint32) (store
 
 // OpenMessage opens prefix + blob of a message.
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.MessageReader, error) {
-	var prefix, data []byte
+	var prefix, data driverBytes
 	var blobID string
 	var blobSize int64
 	var isFile bool
@@ -186,6 +187,29 @@ func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (s
 		return nil, err
 	}
 	return s.openReader(prefix, blobID, blobSize, data, isFile)
+}
+
+// driverBytes scans a BLOB column without database/sql's copy: it keeps
+// the slice the driver returned. database/sql documents such memory as the
+// driver's until the next Scan; modernc.org/sqlite allocates a fresh slice
+// for every BLOB value it returns (conn.columnBlob: make + copy) and never
+// reuses it, so keeping it is safe with this driver.
+// TestDriverBytesNotReused checks that assumption whenever the driver
+// changes.
+type driverBytes []byte
+
+func (b *driverBytes) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*b = nil
+	case []byte:
+		*b = v
+	case string:
+		*b = []byte(v)
+	default:
+		return fmt.Errorf("sqlstore: cannot scan %T into bytes", src)
+	}
+	return nil
 }
 
 // Vanished returns the UIDs expunged with a MODSEQ > sinceModSeq.
