@@ -143,8 +143,10 @@ func (s *session) loggedIn(mech string, acct store.Account) {
 		return
 	}
 	s.account = &acct
+	s.watchFeed() // before the listing: an expunge after it must be seen
 	drop, err := s.openMaildrop()
 	if err != nil {
+		s.stopPrefetch()
 		s.srv.opts.Maildrops.release(acct.ID)
 		s.account = nil
 		s.log.Error("open maildrop", "account", acct.Email, "err", err)

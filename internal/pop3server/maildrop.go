@@ -136,7 +136,21 @@ func (s *session) update() (int, error) {
 // failure after the +OK line ends the session (the reply cannot be
 // completed).
 func (s *session) send(n int, m *message, lines int) {
-	r, err := s.srv.opts.Store.OpenMessage(s.ctx, m.mailbox, m.uid)
+	lost := s.drainFeed()
+	var r store.MessageReader
+	var err error
+	p := s.takePrefetch(n, lost)
+	switch {
+	case s.removed[msgKey{m.mailbox, m.uid}]:
+		if p != nil && p.r != nil {
+			p.r.Close()
+		}
+		err = store.ErrNotFound
+	case p != nil:
+		r, err = p.r, p.err
+	default:
+		r, err = s.srv.opts.Store.OpenMessage(s.ctx, m.mailbox, m.uid)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Info("message removed during the session", "uid", m.uid)
 		s.replyf("-ERR Message %d was removed by another session", n)
@@ -169,6 +183,9 @@ func (s *session) send(n int, m *message, lines int) {
 	}
 	if parts == nil || lines >= 0 {
 		s.reply(".")
+	}
+	if lines < 0 {
+		s.startPrefetch(n + 1)
 	}
 }
 
@@ -220,11 +237,17 @@ func (st *stuffer) finish(emit func([]byte)) {
 
 // writeParts sends the +OK line, an in-memory message and the
 // termination line. On plain TCP it is one vectored write straight from
-// the message's memory (after flushing earlier replies); over TLS it goes
-// through the reply buffer.
+// the message's memory (after flushing earlier replies); over TLS, or
+// when the client has pipelined more commands and the message fits the
+// reply buffer (replies to a batch then share writes), it goes through
+// the reply buffer.
 func (s *session) writeParts(ok string, parts [][]byte) error {
 	var st stuffer
-	if s.rw != s.tcp {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	if s.rw != s.tcp || (s.br.Buffered() > 0 && size <= s.bw.Size()/2) {
 		emit := func(b []byte) { s.bw.Write(b) }
 		s.bw.WriteString(ok)
 		for _, p := range parts {

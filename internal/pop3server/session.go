@@ -51,13 +51,17 @@ type session struct {
 	commands int
 	poked    atomic.Bool // Shutdown asked to end
 	closed   bool
+
+	feed    store.Subscription // the account's changes, from login (prefetch.go)
+	removed map[msgKey]bool    // maildrop messages expunged during the session
+	pre     *prefetch          // the message being read ahead, if any
 }
 
 // Buffer sizes: replies are gathered in a writer of writeBuffer bytes;
 // RETR copies through a copyBuffer taken from the server's pool for the
 // command only, so idle sessions hold little memory.
 const (
-	writeBuffer = 16 << 10
+	writeBuffer = 32 << 10
 	copyBuffer  = 64 << 10
 )
 
@@ -261,6 +265,7 @@ func (s *session) close() {
 		return
 	}
 	s.closed = true
+	s.stopPrefetch()
 	if s.drop != nil {
 		s.srv.opts.Maildrops.release(s.account.ID)
 		s.drop = nil
