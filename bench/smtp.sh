@@ -29,9 +29,12 @@
 #                             (only sensible with a cheap PILLARBOX_COUNT_CMD)
 set -uo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-LIB=$BENCH_DIR/lib
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/dovecot.sh
+. "$LIB/dovecot.sh"
+# shellcheck source=lib/pillarbox.sh
+. "$LIB/pillarbox.sh"
 
 N=${BENCH_N:-5000}
 SIZES=${BENCH_SIZES:-"4096 65536"}
@@ -43,121 +46,55 @@ PORT_BASE=${BENCH_PORT_BASE:-12525}
 PORT_POSTFIX=$PORT_BASE
 PORT_SINK=$((PORT_BASE + 1))
 PORT_PILLARBOX=$((PORT_BASE + 2))
-STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${BENCH_OUT:-$BENCH_DIR/results/smtp-$STAMP.txt}
 RCPT=bench@bench.test
-DOMAIN=bench.test
-NOBODY_UID=$(id -u nobody 2>/dev/null || echo 65534)
-NOBODY_GID=$(id -g nobody 2>/dev/null || echo 65534)
 
-WORK=""
 SINK_PID=""
-PB_PID=""
 PF_CONF=""
-DC_CONF=""
-declare -A SKIPPED=()
 
-export BENCH_LIB=$LIB PYTHONDONTWRITEBYTECODE=1
-# log, die, kill_tree, port_free, wait_port, pidfile_pid
-# shellcheck source=lib/common.sh
-. "$LIB/common.sh"
-
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  [[ -n $PB_PID ]] && stop_pillarbox
+# stop_servers (for cleanup).
+stop_servers() {
+  stop_pillarbox
   [[ -n $SINK_PID ]] && { kill_tree "$SINK_PID"; SINK_PID=""; }
   stop_postfix
   stop_dovecot
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-  fi
-  exit "$rc"
 }
 
-# ---------------------------------------------------------------- install
-
-install_packages() {
-  [[ ${BENCH_SKIP_INSTALL:-0} == 1 ]] && return 0
-  local pkgs=(postfix dovecot-core dovecot-lmtpd dovecot-imapd) missing=() p
-  for p in "${pkgs[@]}"; do
-    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-  done
-  if [[ ${#missing[@]} -eq 0 && -x /usr/sbin/smtp-source && -x /usr/sbin/smtp-sink ]]; then
-    return 0
-  fi
-  [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}) and not root: install them first"
-  log "installing ${pkgs[*]}"
-  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-  local updated=0
-  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-    apt-get update -q </dev/null >&2 || die "apt-get update failed"
-    updated=1
-  fi
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" </dev/null >&2; then
-    [[ $updated == 1 ]] && die "apt-get install failed"
-    apt-get update -q </dev/null >&2 || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" </dev/null >&2 ||
-      die "apt-get install failed"
-  fi
-  [[ -x /usr/sbin/smtp-source ]] || die "/usr/sbin/smtp-source missing after install"
+# install_smtp_packages: Postfix (smtpd, smtp-source, smtp-sink) and Dovecot's LMTP.
+install_smtp_packages() {
+  DEBCONF_PRESEED='postfix postfix/main_mailer_type select No configuration' \
+    install_packages postfix dovecot-core dovecot-lmtpd dovecot-imapd
+  [[ ${BENCH_SKIP_INSTALL:-0} == 1 || -x /usr/sbin/smtp-source ]] || die "/usr/sbin/smtp-source missing after install"
 }
 
 # ---------------------------------------------------------------- dovecot
 
-DC_DIR=""
 MAILDIR=""
 
+# start_dovecot: Dovecot delivering RCPT's mail (LMTP, on a unix socket)
+# to its Maildir. Everything else is Dovecot's shipped default
+# (mail_fsync = optimized).
 start_dovecot() {
-  DC_DIR=$WORK/dovecot
-  MAILDIR=$WORK/mail/bench/Maildir
-  mkdir -p "$DC_DIR/run" "$DC_DIR/state" "$WORK/mail/bench"
-  chmod 755 "$DC_DIR" "$DC_DIR/run" "$WORK/mail"
-  chown -R "$NOBODY_UID:$NOBODY_GID" "$WORK/mail/bench"
-  printf '%s:{PLAIN}bench:%s:%s::%s::\n' "$RCPT" "$NOBODY_UID" "$NOBODY_GID" \
-    "$WORK/mail/bench" >"$DC_DIR/users"
-  DC_CONF=$DC_DIR/dovecot.conf
-  # Everything else is Dovecot's shipped default (mail_fsync = optimized).
-  cat >"$DC_CONF" <<EOF
-base_dir = $DC_DIR/run
-state_dir = $DC_DIR/state
-log_path = $DC_DIR/dovecot.log
-protocols = lmtp
-listen = 127.0.0.1
+  MAILDIR=$WORK/mail/$RCPT/Maildir
+  dovecot_setup_users '{PLAIN}bench' "" "$RCPT"
+  {
+    dovecot_conf_head lmtp
+    cat <<EOF
 ssl = no
-mail_location = maildir:~/Maildir
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $DC_DIR/users
-}
-userdb {
-  driver = passwd-file
-  args = username_format=%u $DC_DIR/users
-}
 service lmtp {
   unix_listener lmtp {
     mode = 0666
   }
 }
 EOF
-  dovecot -c "$DC_CONF" >"$DC_DIR/start.log" 2>&1 || {
-    cat "$DC_DIR/start.log" "$DC_DIR/dovecot.log" >&2 2>/dev/null; return 1; }
+  } >"$DC_DIR/dovecot.conf"
+  dovecot_launch "$DC_DIR/dovecot.conf" || return 1
   local i
   for ((i = 0; i < 100; i++)); do
     [[ -S $DC_DIR/run/lmtp ]] && return 0
     sleep 0.1
   done
   log "dovecot: no LMTP socket after 10 s"; return 1
-}
-
-stop_dovecot() {
-  [[ -n $DC_CONF && -f $DC_CONF ]] || return 0
-  local pid; pid=$(pidfile_pid "$DC_DIR/run/master.pid")
-  timeout 30 doveadm -c "$DC_CONF" stop >/dev/null 2>&1 ||
-    timeout 30 dovecot -c "$DC_CONF" stop >/dev/null 2>&1
-  [[ -n $pid ]] && kill_tree "$pid"
-  DC_CONF=""
 }
 
 # ---------------------------------------------------------------- postfix
@@ -262,28 +199,6 @@ start_sink() {
 
 # ---------------------------------------------------------------- pillarbox
 
-PB_BIN=""
-PB_CFG=""
-PB_DIR=""
-
-# pillarbox_prepare: find or build the binary; on failure print the skip reason.
-pillarbox_prepare() {
-  if [[ -n ${PILLARBOX_BIN:-} ]]; then
-    [[ -x $PILLARBOX_BIN ]] || { echo "PILLARBOX_BIN=$PILLARBOX_BIN is not executable"; return 1; }
-    PB_BIN=$PILLARBOX_BIN
-    return 0
-  fi
-  [[ -d $REPO/cmd/pillarbox ]] || { echo "no $REPO/cmd/pillarbox yet and PILLARBOX_BIN unset"; return 1; }
-  command -v go >/dev/null || { echo "go not installed"; return 1; }
-  log "building ./cmd/pillarbox"
-  if ! (cd "$REPO" && timeout 600 go build -o "$WORK/pillarbox" ./cmd/pillarbox) \
-    >"$WORK/pillarbox-build.log" 2>&1; then
-    echo "go build ./cmd/pillarbox failed: $(grep -v '^#' "$WORK/pillarbox-build.log" | head -1)"
-    return 1
-  fi
-  PB_BIN=$WORK/pillarbox
-}
-
 # pillarbox_count: messages in bench@bench.test (all mailboxes). The default
 # exports the account as mbox and counts the From_ lines: correct but costly
 # (it reads every message), which is why the Pillarbox run only counts once
@@ -305,52 +220,18 @@ pillarbox_count() {
 # pillarbox_start RUNID: a fresh data dir, domain, account, then serve.
 # On failure prints the reason on stdout.
 pillarbox_start() {
-  PB_DIR=$WORK/pillarbox-$1
-  PB_CFG=$PB_DIR/pillarbox.toml
-  mkdir -p "$PB_DIR"
+  pillarbox_new "$WORK/pillarbox-$1"
   # Config contract of issue 2. connections_per_ip: Postfix's shipped
   # smtpd_client_connection_count_limit (50), so 20 sessions from 127.0.0.1 fit.
-  cat >"$PB_CFG" <<EOF
-hostname = "mx.$DOMAIN"
-data_dir = "$PB_DIR"
-
-[listen]
-smtp = ["127.0.0.1:$PORT_PILLARBOX"]
-submission = []
-submissions = []
-imap = []
-imaps = []
-pop3 = []
-pop3s = []
-
-[limits]
-connections_per_ip = 50
-EOF
-  local pb=("$PB_BIN" --config "$PB_CFG")
-  timeout 120 "${pb[@]}" domain add "$DOMAIN" </dev/null >"$PB_DIR/admin.log" 2>&1 ||
-    { echo "domain add failed: $(tail -1 "$PB_DIR/admin.log")"; return 1; }
-  echo "bench-password-$RANDOM$RANDOM" | timeout 120 "${pb[@]}" account add "$RCPT" \
-    --password-stdin >>"$PB_DIR/admin.log" 2>&1 ||
-    { echo "account add failed: $(tail -1 "$PB_DIR/admin.log")"; return 1; }
-  "${pb[@]}" serve </dev/null >"$PB_DIR/serve.log" 2>&1 &
-  PB_PID=$!
-  wait_port "$PORT_PILLARBOX" 60 "$PB_PID" ||
-    { echo "serve did not listen on 127.0.0.1:$PORT_PILLARBOX: $(tail -1 "$PB_DIR/serve.log")"; return 1; }
-}
-
-stop_pillarbox() {
-  [[ -n $PB_PID ]] || return 0
-  kill -TERM "$PB_PID" 2>/dev/null
-  local i
-  for ((i = 0; i < 300; i++)); do kill -0 "$PB_PID" 2>/dev/null || break; sleep 0.1; done
-  kill_tree "$PB_PID"
-  wait "$PB_PID" 2>/dev/null
-  PB_PID=""
+  {
+    pillarbox_config_head smtp "$PORT_PILLARBOX"
+    printf '\n[limits]\nconnections_per_ip = 50\n'
+  } >"$PB_CFG"
+  pillarbox_add_accounts "bench-password-$RANDOM$RANDOM" "$RCPT" || return 1
+  pillarbox_serve smtp "$PORT_PILLARBOX" 60
 }
 
 # ---------------------------------------------------------------- runs
-
-RAW=""
 
 # measure TARGET SIZE CONC PORT COUNT POLL PID...
 measure() {
@@ -383,7 +264,7 @@ run_postfix() {
   clear_maildir
   postfix_queue_empty || log "warning: postfix queue not empty before the run"
   measure postfix "$1" "$2" "$PORT_POSTFIX" "maildir:$MAILDIR" during \
-    "$(postfix_master_pid)" "$(pidfile_pid "$DC_DIR/run/master.pid")"
+    "$(postfix_master_pid)" "$(dovecot_pid)"
   local rc=$?
   if [[ $rc -ne 0 ]]; then
     log "postfix log tail:"; tail -5 "$PF_DIR/maillog" >&2 2>/dev/null
@@ -403,36 +284,12 @@ postfix_purge() {
   sleep 1
 }
 
-skip() {
-  SKIPPED[$1]=$2
-  log "$1: SKIPPED ($2)"
-  echo "$1: SKIPPED ($2)" >>"$WORK/skipped.txt"
-}
-
-want() { [[ " $TARGETS " == *" $1 "* ]]; }
-
 main() {
   [[ $N =~ ^[0-9]+$ && $N -gt 0 ]] || die "BENCH_N must be a positive integer"
   command -v python3 >/dev/null || die "python3 is required"
-  install_packages
-  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-  local base=${BENCH_TMPDIR:-/var/tmp}
-  WORK=$(mktemp -d "$base/pillarbox-bench.XXXXXX") || die "mktemp in $base failed"
-  chmod 755 "$WORK"
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  RAW=$WORK/results.jsonl
-  : >"$RAW"
-  : >"$WORK/skipped.txt"
-  local fstype; fstype=$(stat -f -c %T "$WORK")
-  [[ $fstype == tmpfs ]] && log "WARNING: $WORK is on tmpfs: fsync is free there, set BENCH_TMPDIR to a disk"
-
-  local p
-  for p in "$PORT_POSTFIX" "$PORT_SINK" "$PORT_PILLARBOX"; do
-    port_free "$p" || die "127.0.0.1:$p is in use (set BENCH_PORT_BASE)"
-  done
+  install_smtp_packages
+  make_work_dir pillarbox-bench
+  check_ports_free "$PORT_POSTFIX" "$PORT_SINK" "$PORT_PILLARBOX"
 
   if want sink; then start_sink || skip sink "smtp-sink did not start"; fi
   if want postfix; then
@@ -444,15 +301,8 @@ main() {
       skip postfix "postfix did not start (see above)"
     fi
   fi
-  if want pillarbox; then
-    local why
-    why=$(pillarbox_prepare) || skip pillarbox "$why"
-    # pillarbox_prepare ran in a subshell: set PB_BIN here.
-    if [[ -z ${SKIPPED[pillarbox]:-} ]]; then
-      if [[ -n ${PILLARBOX_BIN:-} ]]; then PB_BIN=$PILLARBOX_BIN; else PB_BIN=$WORK/pillarbox; fi
-    fi
-  fi
-  export PB_BIN RCPT PILLARBOX_COUNT_CMD="${PILLARBOX_COUNT_CMD:-}"
+  want pillarbox && pillarbox_find
+  export PB_BIN PB_CFG RCPT PILLARBOX_COUNT_CMD="${PILLARBOX_COUNT_CMD:-}"
   export -f pillarbox_count
 
   local size conc failed=0
@@ -472,24 +322,15 @@ main() {
     done
   done
 
-  write_report
+  write_report report.py
   return $failed
 }
 
 # pillarbox_start_and_measure SIZE CONC: one run on a fresh instance. A
 # setup failure skips Pillarbox for the rest of the bench.
 pillarbox_start_and_measure() {
-  local size=$1 conc=$2 why
-  PB_DIR=$WORK/pillarbox-$size-$conc
-  PB_CFG=$PB_DIR/pillarbox.toml
-  export PB_CFG
-  # Run setup in this shell (not a subshell) so PB_PID is tracked by cleanup.
-  why=$(mktemp "$WORK/why.XXXXXX")
-  if ! pillarbox_start "$size-$conc" >"$why"; then
-    skip pillarbox "$(cat "$why")"
-    stop_pillarbox
-    return 1
-  fi
+  local size=$1 conc=$2
+  pillarbox_try pillarbox_start "$size-$conc" || return 1
   local rc=0
   measure pillarbox "$size" "$conc" "$PORT_PILLARBOX" "cmd:pillarbox_count" \
     "${BENCH_PILLARBOX_POLL:-after}" "$PB_PID" || rc=1
@@ -506,34 +347,16 @@ pillarbox_start_and_measure() {
   return $rc
 }
 
-write_report() {
-  mkdir -p "$(dirname "$OUT")"
-  {
-    echo "# Pillarbox SMTP side-by-side benchmark ($STAMP)"
-    echo "# command: $CMDLINE"
-    echo "# env: BENCH_N=$N BENCH_SIZES=\"$SIZES\" BENCH_CONC=\"$CONCS\" BENCH_TARGETS=\"$TARGETS\" BENCH_REUSE=$REUSE BENCH_TIMEOUT=$TIMEOUT"
-    echo "# messages per connection: $([[ $REUSE == 1 ]] && echo "all of a session's (smtp-source -d)" || echo "one (a new connection per message)")"
-    echo "# host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), spool fs: $(stat -f -c %T "$WORK") ($(df --output=source "$WORK" | tail -1))"
-    echo "# postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1), pillarbox $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo '?')$([[ -n ${PILLARBOX_BIN:-} ]] && echo " (PILLARBOX_BIN=$PILLARBOX_BIN)")"
-    echo "# load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (2 shared cores: numbers are noisy, run 3 times)"
-    echo "# seconds: from the start of smtp-source until every message is in the mailbox"
-    echo "#          (smtp-sink: until smtp-source exits). acked s: until smtp-source exited."
-    echo
-    cat "$WORK/skipped.txt"
-    [[ -s $WORK/skipped.txt ]] && echo
-    python3 "$LIB/report.py" "$RAW"
-  } >"$OUT"
-  cp "$RAW" "${OUT%.txt}.jsonl"
-  echo
-  cat "$OUT"
-  echo
-  echo "results: $OUT"
+report_header() {
+  echo "# Pillarbox SMTP side-by-side benchmark ($STAMP)"
+  echo "# command: $CMDLINE"
+  echo "# env: BENCH_N=$N BENCH_SIZES=\"$SIZES\" BENCH_CONC=\"$CONCS\" BENCH_TARGETS=\"$TARGETS\" BENCH_REUSE=$REUSE BENCH_TIMEOUT=$TIMEOUT"
+  echo "# messages per connection: $([[ $REUSE == 1 ]] && echo "all of a session's (smtp-source -d)" || echo "one (a new connection per message)")"
+  report_host spool
+  echo "# postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1), pillarbox $(pillarbox_version)"
+  report_load ", run 3 times"
+  echo "# seconds: from the start of smtp-source until every message is in the mailbox"
+  echo "#          (smtp-sink: until smtp-source exits). acked s: until smtp-source exited."
 }
 
-case ${1:-} in
-  -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) echo "usage: bench/smtp.sh (no arguments; configure with BENCH_* variables, see --help)" >&2; exit 2 ;;
-esac
-CMDLINE=$(printf '%q ' "$0" "$@")
-main "$@"
+bench_main "$@"

@@ -1,31 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
+	"pillarbox/bench/internal/loadutil"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // client is a minimal IMAP4 client over one TCP connection: it writes
 // tagged commands and reads responses until the tagged completion,
-// skipping literal contents (counted, not kept) so that the load client
-// costs little next to the server it measures. No pipelining: one
-// command at a time, as an interactive client does.
+// skipping literal contents (counted in In, not kept) so that the load
+// client costs little next to the server it measures. No pipelining:
+// one command at a time, as an interactive client does.
 type client struct {
-	nc      net.Conn
-	r       *bufio.Reader
-	w       *bufio.Writer
-	seq     int
-	caps    map[string]bool
-	in      int64         // bytes read, literals included
-	timeout time.Duration // per command
+	*loadutil.Conn
+	seq  int
+	caps map[string]bool
 }
 
 // errNo is a tagged NO or BAD: the connection is still usable.
@@ -33,56 +25,18 @@ type errNo struct{ cmd, resp string }
 
 func (e *errNo) Error() string { return fmt.Sprintf("%s -> %s", e.cmd, e.resp) }
 
-// dialOpts say how to reach and authenticate to a server.
-type dialOpts struct {
-	addr     string
-	tls      string // "starttls" or "plain"
-	timeout  time.Duration
-	bufSize  int
-	password string
-}
-
-// dial connects, reads the greeting and, for tls=starttls, upgrades the
-// connection (certificates are not checked: a private loopback server).
-func dial(o dialOpts) (*client, error) {
-	nc, err := net.DialTimeout("tcp", o.addr, o.timeout)
+// dial connects, reads the greeting and, for -tls starttls, upgrades the
+// connection with STARTTLS (RFC 9051 6.2.1).
+func dial(o loadutil.DialOpts) (*client, error) {
+	c := &client{}
+	lc, err := loadutil.Dial(o, "* OK", "starttls", func(lc *loadutil.Conn) error {
+		c.Conn = lc
+		return c.run("STARTTLS", nil)
+	})
 	if err != nil {
 		return nil, err
 	}
-	size := o.bufSize
-	if size == 0 {
-		size = 64 << 10
-	}
-	c := &client{nc: nc, r: bufio.NewReaderSize(nc, size), w: bufio.NewWriterSize(nc, size), timeout: o.timeout}
-	_ = nc.SetDeadline(time.Now().Add(o.timeout))
-	g, _, err := c.readResp(nil)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("greeting: %w", err)
-	}
-	if !bytes.HasPrefix(g, []byte("* OK")) {
-		nc.Close()
-		return nil, fmt.Errorf("greeting: %q", g)
-	}
-	switch o.tls {
-	case "plain":
-	case "starttls":
-		if err := c.run("STARTTLS", nil); err != nil {
-			nc.Close()
-			return nil, err
-		}
-		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, ServerName: "mx.bench.test"}) // #nosec: private loopback bench server
-		if err := tc.Handshake(); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("TLS handshake: %w", err)
-		}
-		c.nc = tc
-		c.r.Reset(tc)
-		c.w.Reset(tc)
-	default:
-		nc.Close()
-		return nil, fmt.Errorf("unknown -tls mode %q", o.tls)
-	}
+	c.Conn = lc
 	return c, nil
 }
 
@@ -101,12 +55,10 @@ func (c *client) login(user, pass string) error {
 	})
 }
 
-func (c *client) close() { c.nc.Close() }
-
 // logout sends LOGOUT and closes the connection.
 func (c *client) logout() error {
 	err := c.run("LOGOUT", nil)
-	c.nc.Close()
+	c.Close()
 	return err
 }
 
@@ -116,22 +68,22 @@ func (c *client) logout() error {
 // NO/BAD is an *errNo.
 func (c *client) run(cmd string, fn func(line []byte, lit int64)) error {
 	tag := c.next()
-	c.w.WriteString(tag)
-	c.w.WriteByte(' ')
-	c.w.WriteString(cmd)
-	c.w.WriteString("\r\n")
+	c.W.WriteString(tag)
+	c.W.WriteByte(' ')
+	c.W.WriteString(cmd)
+	c.W.WriteString("\r\n")
 	return c.finish(tag, cmd, fn)
 }
 
 func (c *client) next() string {
 	c.seq++
-	_ = c.nc.SetDeadline(time.Now().Add(c.timeout))
+	c.Deadline()
 	return "A" + strconv.Itoa(c.seq)
 }
 
 // finish flushes the command and reads up to its tagged response.
 func (c *client) finish(tag, cmd string, fn func([]byte, int64)) error {
-	if err := c.w.Flush(); err != nil {
+	if err := c.W.Flush(); err != nil {
 		return err
 	}
 	for {
@@ -160,9 +112,9 @@ func (c *client) appendMsg(mailbox, flags string, msg []byte) error {
 	if c.caps["LITERAL+"] {
 		plus = "+"
 	}
-	fmt.Fprintf(c.w, "%s APPEND %s (%s) {%d%s}\r\n", tag, quote(mailbox), flags, len(msg), plus)
+	fmt.Fprintf(c.W, "%s APPEND %s (%s) {%d%s}\r\n", tag, quote(mailbox), flags, len(msg), plus)
 	if plus == "" {
-		if err := c.w.Flush(); err != nil {
+		if err := c.W.Flush(); err != nil {
 			return err
 		}
 		line, _, err := c.readResp(nil)
@@ -173,8 +125,8 @@ func (c *client) appendMsg(mailbox, flags string, msg []byte) error {
 			return fmt.Errorf("APPEND: no continuation: %q", line)
 		}
 	}
-	c.w.Write(msg)
-	c.w.WriteString("\r\n")
+	c.W.Write(msg)
+	c.W.WriteString("\r\n")
 	return c.finish(tag, "APPEND", nil)
 }
 
@@ -184,7 +136,7 @@ func (c *client) appendMsg(mailbox, flags string, msg []byte) error {
 // discarded. The returned text has no CRLF.
 func (c *client) readResp(keep io.Writer) (text []byte, lit int64, err error) {
 	for {
-		line, err := c.readLine()
+		line, err := c.ReadLine()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -197,33 +149,11 @@ func (c *client) readResp(keep io.Writer) (text []byte, lit int64, err error) {
 		if dst == nil {
 			dst = io.Discard
 		}
-		got, err := io.CopyN(dst, c.r, n)
-		c.in += got
+		got, err := io.CopyN(dst, c.R, n)
+		c.In += got
 		lit += got
 		if err != nil {
 			return nil, 0, err
-		}
-	}
-}
-
-// readLine returns one line without its CRLF, however long.
-func (c *client) readLine() ([]byte, error) {
-	var acc []byte
-	for {
-		b, err := c.r.ReadSlice('\n')
-		c.in += int64(len(b))
-		switch {
-		case err == nil:
-			if acc != nil {
-				b = append(acc, b...)
-			} else {
-				b = append([]byte(nil), b...)
-			}
-			return bytes.TrimRight(b, "\r\n"), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			acc = append(acc, b...)
-		default:
-			return nil, err
 		}
 	}
 }

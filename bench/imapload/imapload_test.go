@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"pillarbox/bench/internal/loadutil"
 	"strings"
 	"testing"
 )
@@ -61,7 +62,7 @@ func TestResponseParsers(t *testing.T) {
 // literal octets are counted and skipped.
 func TestReadResp(t *testing.T) {
 	in := "* 1 FETCH (BODY[] {5}\r\nab\r\nc ENVELOPE ({3}\r\nxyz NIL))\r\nA1 OK done\r\n"
-	c := &client{r: bufio.NewReader(strings.NewReader(in))}
+	c := &client{Conn: &loadutil.Conn{R: bufio.NewReader(strings.NewReader(in))}}
 	line, lit, err := c.readResp(nil)
 	if err != nil || lit != 8 || string(line) != "* 1 FETCH (BODY[] {5} ENVELOPE ({3} NIL))" {
 		t.Fatalf("readResp = %q, %d, %v", line, lit, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"pillarbox/bench/internal/loadutil"
 	"pillarbox/bench/internal/procmem"
 	"strconv"
 	"sync"
@@ -15,9 +16,7 @@ import (
 // runConfig is one throughput run: conc clients, one per user, against
 // one server.
 type runConfig struct {
-	dial     dialOpts
-	label    string
-	users    []string
+	loadutil.Target
 	msgs     int    // messages expected in each INBOX
 	seed     uint64 // generator seed of the INBOX messages
 	logins   int    // connect+LOGIN+LOGOUT cycles per client
@@ -28,7 +27,6 @@ type runConfig struct {
 	bodRound int    // rounds over bodyQueries per client
 	stores   int    // UID STORE per client (one message per command)
 	appends  int    // APPENDs per client
-	pids     []int  // server process roots, for memory
 	out      io.Writer
 }
 
@@ -113,10 +111,10 @@ func (rc *runConfig) run() error {
 		m, _, _ := genMessage(rc.seed+1000, k)
 		appendMsgs[k] = crlf(m)
 	}
-	sm := procmem.NewSampler(rc.pids, 200*time.Millisecond)
+	sm := procmem.NewSampler(rc.PIDs, 200*time.Millisecond)
 	defer sm.Close()
-	sess := make([]*session, len(rc.users))
-	for k, u := range rc.users {
+	sess := make([]*session, len(rc.Users))
+	for k, u := range rc.Users {
 		sess[k] = &session{n: k, user: u}
 	}
 	enc := json.NewEncoder(rc.out)
@@ -129,8 +127,8 @@ func (rc *runConfig) run() error {
 			return err
 		}
 		log.Printf("%s conc=%d %-16s %6d %-8s %8.2f s %10.1f/s %8.1f MB/s  RSS %.0f MiB%s",
-			rc.label, len(sess), st.name, res.Ops, res.Unit, res.Seconds, res.OpsPerS, res.MBPerS,
-			float64(res.PeakRSS)/1024, problems(res))
+			rc.Label, len(sess), st.name, res.Ops, res.Unit, res.Seconds, res.OpsPerS, res.MBPerS,
+			float64(res.PeakRSS)/1024, loadutil.Problems(res.Mismatch, res.Errors))
 	}
 	for _, s := range sess {
 		if s.c != nil && s.dead == nil {
@@ -140,27 +138,16 @@ func (rc *runConfig) run() error {
 	return nil
 }
 
-func problems(r result) string {
-	out := ""
-	for _, m := range r.Mismatch {
-		out += "\n  MISMATCH: " + m
-	}
-	for _, e := range r.Errors {
-		out += "\n  ERROR: " + e
-	}
-	return out
-}
-
 // connect opens the long-lived sessions that are not open yet (untimed).
 func (rc *runConfig) connect(sess []*session) {
 	for _, s := range sess {
 		if s.c != nil || s.dead != nil {
 			continue
 		}
-		c, err := dial(rc.dial)
+		c, err := dial(rc.Dial)
 		if err == nil {
-			if err = c.login(s.user, rc.dial.password); err != nil {
-				c.close()
+			if err = c.login(s.user, rc.Dial.Password); err != nil {
+				c.Close()
 			}
 		}
 		if err != nil {
@@ -172,7 +159,7 @@ func (rc *runConfig) connect(sess []*session) {
 }
 
 func (rc *runConfig) runStep(st step, sess []*session, sm *procmem.Sampler) result {
-	res := result{Server: rc.label, Conc: len(sess), Step: st.name, Unit: st.unit, Msgs: rc.msgs}
+	res := result{Server: rc.Label, Conc: len(sess), Step: st.name, Unit: st.unit, Msgs: rc.msgs}
 	accs := make([]acc, len(sess))
 	errs := make([]error, len(sess))
 	each := func(f func(*session, *acc) error) {
@@ -222,15 +209,13 @@ func (rc *runConfig) runStep(st step, sess []*session, sm *procmem.Sampler) resu
 			res.Errors = append(res.Errors, fmt.Sprintf("client %d (%s): skipped: %v", k, sess[k].user, sess[k].dead))
 		}
 	}
-	if len(res.Errors) > 5 {
-		res.Errors = append(res.Errors[:5], fmt.Sprintf("... and %d more", len(res.Errors)-5))
-	}
+	res.Errors = loadutil.CapErrors(res.Errors, 5)
 	rc.summarizeSearches(&res, searches)
 	if res.Seconds > 0 {
-		res.OpsPerS = round(float64(res.Ops) / res.Seconds)
-		res.MBPerS = round(float64(res.Bytes) / res.Seconds / 1e6)
+		res.OpsPerS = loadutil.Round2(float64(res.Ops) / res.Seconds)
+		res.MBPerS = loadutil.Round2(float64(res.Bytes) / res.Seconds / 1e6)
 	}
-	res.Seconds = round(res.Seconds*1000) / 1000
+	res.Seconds = loadutil.Round2(res.Seconds*1000) / 1000
 	return res
 }
 
@@ -257,19 +242,14 @@ func (rc *runConfig) summarizeSearches(res *result, searches map[string][]int) {
 	}
 }
 
-func round(x float64) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 2, 64), 64)
-	return v
-}
-
 func (rc *runConfig) doLogins(s *session, a *acc) error {
 	for k := 0; k < rc.logins; k++ {
-		c, err := dial(rc.dial)
+		c, err := dial(rc.Dial)
 		if err != nil {
 			return err
 		}
-		if err := c.login(s.user, rc.dial.password); err != nil {
-			c.close()
+		if err := c.login(s.user, rc.Dial.Password); err != nil {
+			c.Close()
 			return err
 		}
 		if err := c.logout(); err != nil {
@@ -284,13 +264,13 @@ func (rc *runConfig) doSelect(times int) func(*session, *acc) error {
 	return func(s *session, a *acc) error {
 		for k := 0; k < times; k++ {
 			n := -1
-			before := s.c.in
+			before := s.c.In
 			err := s.c.run("SELECT INBOX", func(line []byte, _ int64) {
 				if e, ok := exists(line); ok {
 					n = e
 				}
 			})
-			a.bytes += s.c.in - before
+			a.bytes += s.c.In - before
 			if err != nil {
 				return err
 			}
@@ -311,7 +291,7 @@ func (rc *runConfig) doHeaderFetch(cmd string, times int) func(*session, *acc) e
 			if s.uids == nil {
 				uids = make([]uint32, 0, rc.msgs)
 			}
-			before := s.c.in
+			before := s.c.In
 			err := s.c.run(cmd, func(line []byte, _ int64) {
 				if seq := fetchSeq(line); seq > 0 {
 					items++
@@ -320,7 +300,7 @@ func (rc *runConfig) doHeaderFetch(cmd string, times int) func(*session, *acc) e
 					}
 				}
 			})
-			a.bytes += s.c.in - before
+			a.bytes += s.c.In - before
 			if err != nil {
 				return err
 			}
@@ -354,14 +334,14 @@ func (rc *runConfig) doBodies(s *session, a *acc) error {
 			return err
 		}
 		items, lits := 0, int64(0)
-		before := s.c.in
+		before := s.c.In
 		err = s.c.run("UID FETCH "+strconv.FormatUint(uint64(uid), 10)+" (BODY.PEEK[])", func(line []byte, lit int64) {
 			if fetchSeq(line) > 0 {
 				items++
 				lits += lit
 			}
 		})
-		a.bytes += s.c.in - before
+		a.bytes += s.c.In - before
 		if err != nil {
 			return err
 		}
@@ -381,13 +361,13 @@ func (rc *runConfig) doSearch(qs []query, rounds int) func(*session, *acc) error
 		for r := 0; r < rounds; r++ {
 			for _, q := range qs {
 				n, seen := 0, false
-				before := s.c.in
+				before := s.c.In
 				err := s.c.run("UID SEARCH "+q.String(), func(line []byte, _ int64) {
 					if c, ok := searchCount(line); ok {
 						n, seen = n+c, true
 					}
 				})
-				a.bytes += s.c.in - before
+				a.bytes += s.c.In - before
 				if err != nil {
 					return err
 				}
@@ -408,9 +388,9 @@ func (rc *runConfig) doStore(s *session, a *acc) error {
 		if err != nil {
 			return err
 		}
-		before := s.c.in
+		before := s.c.In
 		err = s.c.run("UID STORE "+strconv.FormatUint(uint64(uid), 10)+` +FLAGS (\Flagged)`, nil)
-		a.bytes += s.c.in - before
+		a.bytes += s.c.In - before
 		if err != nil {
 			return err
 		}

@@ -7,26 +7,12 @@ usage: imap_report.py RESULTS.jsonl
 import json
 import sys
 
+from report_util import mib, num, print_problems, table
+
 ORDER = ["login", "select-first", "fetch-hdr-first", "select", "fetch-hdr", "fetch-body",
          "search-hdr", "search-body", "store", "append"]
 SERVERS = ["dovecot", "pillarbox"]
 IDLE_LIMIT_KIB = 1024 * 1024  # issue 3: under 1 GiB for 10,000 connections in IDLE
-
-
-def mib(kib):
-    return f"{kib / 1024:.1f}" if kib else "-"
-
-
-def num(x, fmt="{:.1f}"):
-    return fmt.format(x) if x else "-"
-
-
-def table(hdr, rows, left=(0,)):
-    w = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(hdr)]
-    fmt = "  ".join(f"{{:<{x}}}" if i in left else f"{{:>{x}}}" for i, x in enumerate(w))
-    print(fmt.format(*hdr).rstrip())
-    for r in rows:
-        print(fmt.format(*r).rstrip())
 
 
 def step_key(r):
@@ -109,14 +95,8 @@ def main(path):
                           str(s.get("pillarbox", "-")), "ok" if agree else "!!! MISMATCH"))
         table(("conc", "query", "expected", "dovecot", "pillarbox", "check"), srows, left=(1, 5))
 
-    problems = [(r, m, "MISMATCH") for r in rows for m in r.get("mismatch") or []]
-    problems += [(r, e, "ERROR") for r in rows for e in r.get("errors") or []]
-    if problems:
+    if print_problems(rows, "step", lambda r: r["step"]):
         bad = True
-        print()
-        print("!!! problems (a figure from a step with an error or mismatch is not comparable):")
-        for r, m, kind in problems:
-            print(f"  {kind}: {r['server']} conc {r['conc']} {r['step']}: {m}")
 
     print()
     print("issue 3 targets:")

@@ -10,24 +10,10 @@ import json
 import statistics
 import sys
 
+from report_util import mib, num, print_problems, table
+
 SERVERS = ["dovecot", "pillarbox"]
 TARGET = 1.5  # issue 4: at least 1.5x Dovecot
-
-
-def mib(kib):
-    return f"{kib / 1024:.1f}" if kib else "-"
-
-
-def num(x, fmt="{:.1f}"):
-    return fmt.format(x) if x else "-"
-
-
-def table(hdr, rows, left=(0,)):
-    w = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(hdr)]
-    fmt = "  ".join(f"{{:<{x}}}" if i in left else f"{{:>{x}}}" for i, x in enumerate(w))
-    print(fmt.format(*hdr).rstrip())
-    for r in rows:
-        print(fmt.format(*r).rstrip())
 
 
 def mode_name(r):
@@ -126,14 +112,8 @@ def main(path):
                   f"{top.get('procs', '-')} processes (conc {top['conc']}, round {top['round']}); "
                   f"during logins up to {mib(max(r.get('setup_peak_rss_kib') or 0 for r in rs))} MiB RSS")
 
-    problems = [(r, m, "MISMATCH") for r in rows for m in r.get("mismatch") or []]
-    problems += [(r, e, "ERROR") for r in rows for e in r.get("errors") or []]
-    if problems:
+    if print_problems(rows, "round", lambda r: f"round {r['round']} {mode_name(r)}"):
         failed = True
-        print()
-        print("!!! problems (a figure from a round with an error or mismatch is not comparable):")
-        for r, m, kind in problems:
-            print(f"  {kind}: {r['server']} conc {r['conc']} round {r['round']} {mode_name(r)}: {m}")
 
     print()
     print(f"issue 4 target (Pillarbox >= {TARGET:g}x Dovecot, msgs/s of the RETR phase, median of warm rounds):")

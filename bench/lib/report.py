@@ -6,12 +6,10 @@ usage: report.py RESULTS.jsonl
 import json
 import sys
 
+from report_util import mib, table
+
 NAMES = {"sink": "smtp-sink", "postfix": "postfix+dovecot", "pillarbox": "pillarbox"}
 ORDER = ["sink", "postfix", "pillarbox"]
-
-
-def mib(kib):
-    return f"{kib / 1024:.1f}" if kib else "-"
 
 
 def main(path):
@@ -28,12 +26,7 @@ def main(path):
                       f'{r["msgs_per_s"]:.0f}' if r.get("msgs_per_s") else "-",
                       mib(r.get("peak_rss_kib")), mib(r.get("peak_pss_kib")),
                       str(r.get("peak_procs", "-")), r.get("error", "")))
-    w = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
-         for i, h in enumerate(hdr)]
-    fmt = "  ".join(f"{{:<{x}}}" if i in (0, 10) else f"{{:>{x}}}" for i, x in enumerate(w))
-    print(fmt.format(*hdr).rstrip())
-    for l in lines:
-        print(fmt.format(*l).rstrip())
+    table(hdr, lines, left=(0, 10))
 
     print()
     print("ratios (msgs/s):")

@@ -3,26 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"net"
+	"pillarbox/bench/internal/loadutil"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // client is a minimal POP3 client (RFC 1939) over one TCP connection.
 // Message bodies are un-dot-stuffed, counted and checksummed as they
 // stream through the read buffer, never kept, so that the load client
-// costs little next to the server it measures.
+// costs little next to the server it measures. In counts every byte
+// read (status lines, stuffing, terminators included).
 type client struct {
-	nc      net.Conn
-	r       *bufio.Reader
-	w       *bufio.Writer
-	in      int64 // bytes read from the server (status lines, stuffing, terminators)
-	timeout time.Duration
+	*loadutil.Conn
 }
 
 // errERR is a -ERR answer: the connection is still usable.
@@ -30,56 +25,19 @@ type errERR struct{ cmd, resp string }
 
 func (e *errERR) Error() string { return fmt.Sprintf("%s -> %s", e.cmd, e.resp) }
 
-// dialOpts say how to reach and authenticate to a server.
-type dialOpts struct {
-	addr     string
-	tls      string // "plain" or "stls"
-	timeout  time.Duration
-	password string
-}
-
-// dial connects, reads the greeting and, for tls=stls, upgrades the
-// connection with STLS (RFC 2595 4; certificates are not checked: a
-// private loopback server).
-func dial(o dialOpts) (*client, error) {
-	nc, err := net.DialTimeout("tcp", o.addr, o.timeout)
+// dial connects, reads the greeting and, for -tls stls, upgrades the
+// connection with STLS (RFC 2595 4).
+func dial(o loadutil.DialOpts) (*client, error) {
+	o.WriteBuf = 4 << 10
+	lc, err := loadutil.Dial(o, "+OK", "stls", func(lc *loadutil.Conn) error {
+		_, err := (&client{lc}).cmd("STLS")
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	c := &client{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 4<<10), timeout: o.timeout}
-	_ = nc.SetDeadline(time.Now().Add(o.timeout))
-	g, err := c.readLine()
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("greeting: %w", err)
-	}
-	if !bytes.HasPrefix(g, []byte("+OK")) {
-		nc.Close()
-		return nil, fmt.Errorf("greeting: %q", g)
-	}
-	switch o.tls {
-	case "plain":
-	case "stls":
-		if _, err := c.cmd("STLS"); err != nil {
-			nc.Close()
-			return nil, err
-		}
-		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, ServerName: "mx.bench.test"}) // #nosec: private loopback bench server
-		if err := tc.Handshake(); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("TLS handshake: %w", err)
-		}
-		c.nc = tc
-		c.r.Reset(tc)
-		c.w.Reset(tc)
-	default:
-		nc.Close()
-		return nil, fmt.Errorf("unknown -tls mode %q", o.tls)
-	}
-	return c, nil
+	return &client{lc}, nil
 }
-
-func (c *client) close() { c.nc.Close() }
 
 // login authenticates with USER and PASS (RFC 1939 7).
 func (c *client) login(user, pass string) error {
@@ -93,7 +51,7 @@ func (c *client) login(user, pass string) error {
 // quit sends QUIT and closes the connection.
 func (c *client) quit() error {
 	_, err := c.cmd("QUIT")
-	c.nc.Close()
+	c.Close()
 	return err
 }
 
@@ -101,20 +59,20 @@ func (c *client) quit() error {
 // after "+OK ". A -ERR is an *errERR.
 func (c *client) cmd(line string) (string, error) {
 	c.send(line)
-	if err := c.w.Flush(); err != nil {
+	if err := c.W.Flush(); err != nil {
 		return "", err
 	}
 	return c.status(line)
 }
 
 func (c *client) send(line string) {
-	c.w.WriteString(line)
-	c.w.WriteString("\r\n")
+	c.W.WriteString(line)
+	c.W.WriteString("\r\n")
 }
 
 // status reads one status line for cmd.
 func (c *client) status(cmd string) (string, error) {
-	_ = c.nc.SetDeadline(time.Now().Add(c.timeout))
+	c.Deadline()
 	l, err := c.readLine()
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", short(cmd), err)
@@ -139,8 +97,8 @@ func short(cmd string) string {
 
 // readLine reads one line without its CRLF (or LF).
 func (c *client) readLine() ([]byte, error) {
-	l, err := c.r.ReadSlice('\n')
-	c.in += int64(len(l))
+	l, err := c.R.ReadSlice('\n')
+	c.In += int64(len(l))
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return nil, errors.New("line longer than 64 KiB")
 	}
@@ -240,8 +198,8 @@ func (c *client) body() (int64, uint32, error) {
 	var crc uint32
 	atStart := true
 	for {
-		chunk, err := c.r.ReadSlice('\n')
-		c.in += int64(len(chunk))
+		chunk, err := c.R.ReadSlice('\n')
+		c.In += int64(len(chunk))
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return n, crc, err
 		}
@@ -280,8 +238,8 @@ func (c *client) retrPipelined(count, window int, got func(k int, n int64, crc u
 		c.send("RETR " + strconv.Itoa(sent+1))
 	}
 	for k := 1; k <= count; k++ {
-		if c.r.Buffered() == 0 {
-			if err := c.w.Flush(); err != nil {
+		if c.R.Buffered() == 0 {
+			if err := c.W.Flush(); err != nil {
 				return err
 			}
 		}
@@ -299,5 +257,5 @@ func (c *client) retrPipelined(count, window int, got func(k int, n int64, crc u
 			c.send("RETR " + strconv.Itoa(sent))
 		}
 	}
-	return c.w.Flush()
+	return c.W.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"pillarbox/bench/internal/loadutil"
 	"strings"
 	"testing"
 	"time"
@@ -122,8 +123,11 @@ func runFake(t *testing.T, msgs [][]byte, stuff bool, window int) result {
 	t.Helper()
 	var out bytes.Buffer
 	rc := runConfig{
-		dial:  dialOpts{addr: fakeServer(t, msgs, stuff), tls: "plain", timeout: 10 * time.Second, password: "pw"},
-		label: "fake", users: []string{"a", "b", "c"}, msgs: len(msgs), seed: 3, rounds: 2, window: window, out: &out,
+		Target: loadutil.Target{
+			Dial:  loadutil.DialOpts{Addr: fakeServer(t, msgs, stuff), TLS: "plain", Timeout: 10 * time.Second, Password: "pw"},
+			Label: "fake", Users: []string{"a", "b", "c"},
+		},
+		msgs: len(msgs), seed: 3, rounds: 2, window: window, out: &out,
 	}
 	if err := rc.run(); err != nil {
 		t.Fatal(err)
@@ -188,7 +192,7 @@ func TestBodyLongLines(t *testing.T) {
 	long := strings.Repeat("x", 150<<10)
 	msg := "A: b\r\n\r\n.." + long + "\r\n" + long + ".x\r\n...\r\n"
 	want := []byte("A: b\r\n\r\n." + long + "\r\n" + long + ".x\r\n..\r\n")
-	c := &client{r: bufio.NewReaderSize(strings.NewReader(msg+".\r\n"), 64<<10)}
+	c := &client{&loadutil.Conn{R: bufio.NewReaderSize(strings.NewReader(msg+".\r\n"), 64<<10)}}
 	n, crc, err := c.body()
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log"
 	"maps"
+	"pillarbox/bench/internal/loadutil"
 	"pillarbox/bench/internal/procmem"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -16,15 +16,12 @@ import (
 // runConfig is one invocation of `pop3load run`: rounds over the
 // maildrops of users (one client each, all at once) on one server.
 type runConfig struct {
-	dial   dialOpts
-	label  string
-	users  []string
+	loadutil.Target
 	msgs   int    // messages expected in each maildrop
 	seed   uint64 // generator seed of the maildrops
 	rounds int
 	round0 int // rounds already run on these maildrops (round numbers continue from it)
 	window int // RETRs in flight per client; 0: one at a time
-	pids   []int
 	out    io.Writer
 }
 
@@ -75,10 +72,10 @@ func (s *session) mismatch(format string, args ...any) {
 // run does the rounds and writes one result per round.
 func (rc *runConfig) run() error {
 	want, total := expected(rc.seed, rc.msgs)
-	log.Printf("%s: %d messages per maildrop, %.1f MB, %d distinct", rc.label, rc.msgs, float64(total)/1e6, len(want))
-	sm := procmem.NewSampler(rc.pids, 200*time.Millisecond)
+	log.Printf("%s: %d messages per maildrop, %.1f MB, %d distinct", rc.Label, rc.msgs, float64(total)/1e6, len(want))
+	sm := procmem.NewSampler(rc.PIDs, 200*time.Millisecond)
 	defer sm.Close()
-	uidls := make([][]string, len(rc.users)) // from the first round, per client
+	uidls := make([][]string, len(rc.Users)) // from the first round, per client
 	enc := json.NewEncoder(rc.out)
 	for r := 1; r <= rc.rounds; r++ {
 		res := rc.round(r, want, total, uidls, sm)
@@ -86,21 +83,10 @@ func (rc *runConfig) run() error {
 			return err
 		}
 		log.Printf("%s conc=%d %s round %d: %d msgs %.2f s %.1f msgs/s %.1f MB/s (setup %.2f s) RSS %.0f MiB%s",
-			rc.label, res.Conc, res.Mode, res.Round, res.Retrs, res.Seconds, res.MsgsPerS, res.MBPerS,
-			res.SetupSeconds, float64(res.PeakRSS)/1024, problems(res))
+			rc.Label, res.Conc, res.Mode, res.Round, res.Retrs, res.Seconds, res.MsgsPerS, res.MBPerS,
+			res.SetupSeconds, float64(res.PeakRSS)/1024, loadutil.Problems(res.Mismatch, res.Errors))
 	}
 	return nil
-}
-
-func problems(r result) string {
-	out := ""
-	for _, m := range r.Mismatch {
-		out += "\n  MISMATCH: " + m
-	}
-	for _, e := range r.Errors {
-		out += "\n  ERROR: " + e
-	}
-	return out
 }
 
 // each runs f for every session that has no error yet, concurrently.
@@ -122,19 +108,19 @@ func each(sess []*session, f func(*session) error) {
 }
 
 func (rc *runConfig) round(r int, want map[digest]int, total int64, uidls [][]string, sm *procmem.Sampler) result {
-	res := result{Server: rc.label, Conc: len(rc.users), Mode: "serial", Round: rc.round0 + r,
+	res := result{Server: rc.Label, Conc: len(rc.Users), Mode: "serial", Round: rc.round0 + r,
 		First: rc.round0+r == 1, Msgs: rc.msgs}
 	if rc.window > 0 {
 		res.Mode, res.Window = "pipelined", rc.window
 	}
-	sess := make([]*session, len(rc.users))
-	for k, u := range rc.users {
+	sess := make([]*session, len(rc.Users))
+	for k, u := range rc.Users {
 		sess[k] = &session{user: u}
 	}
 	sm.Reset()
 	t0 := time.Now()
 	each(sess, func(s *session) error { return rc.setup(s, total) })
-	res.SetupSeconds = round2(time.Since(t0).Seconds())
+	res.SetupSeconds = loadutil.Round2(time.Since(t0).Seconds())
 	res.SetupRSS, _, _ = sm.Peaks()
 	for k, s := range sess {
 		if s.err == nil {
@@ -151,8 +137,8 @@ func (rc *runConfig) round(r int, want map[digest]int, total int64, uidls [][]st
 	each(sess, func(s *session) error { return s.c.quit() })
 	for k, s := range sess {
 		if s.c != nil {
-			s.c.close()
-			res.WireBytes += s.c.in
+			s.c.Close()
+			res.WireBytes += s.c.In
 		}
 		res.Retrs += s.retrs
 		res.Bytes += s.bytes
@@ -166,26 +152,19 @@ func (rc *runConfig) round(r int, want map[digest]int, total int64, uidls [][]st
 			res.Mismatch = append(res.Mismatch, fmt.Sprintf("client %d (%s): ... %d mismatches in all", k, s.user, s.nMis))
 		}
 	}
-	if len(res.Errors) > 5 {
-		res.Errors = append(res.Errors[:5], fmt.Sprintf("... and %d more", len(res.Errors)-5))
-	}
+	res.Errors = loadutil.CapErrors(res.Errors, 5)
 	if res.Seconds > 0 {
-		res.MsgsPerS = round2(float64(res.Retrs) / res.Seconds)
-		res.MBPerS = round2(float64(res.Bytes) / res.Seconds / 1e6)
+		res.MsgsPerS = loadutil.Round2(float64(res.Retrs) / res.Seconds)
+		res.MBPerS = loadutil.Round2(float64(res.Bytes) / res.Seconds / 1e6)
 	}
-	res.Seconds = round2(res.Seconds*1000) / 1000
+	res.Seconds = loadutil.Round2(res.Seconds*1000) / 1000
 	return res
-}
-
-func round2(x float64) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 2, 64), 64)
-	return v
 }
 
 // setup connects and logs in, then STAT, UIDL and LIST, checking them
 // against the generated maildrop.
 func (rc *runConfig) setup(s *session, total int64) error {
-	c, err := dial(rc.dial)
+	c, err := dial(rc.Dial)
 	if err != nil {
 		return err
 	}
@@ -199,7 +178,7 @@ func (rc *runConfig) setup(s *session, total int64) error {
 			return errors.New("pipelined mode: the server does not advertise PIPELINING")
 		}
 	}
-	if err := c.login(s.user, rc.dial.password); err != nil {
+	if err := c.login(s.user, rc.Dial.Password); err != nil {
 		return err
 	}
 	n, size, err := c.stat()
