@@ -113,38 +113,48 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type Maildrops struct {
 	mu        sync.Mutex
 	held      map[int64]bool
-	lastLogin map[int64]time.Time
+	lastLogin map[int64]time.Time // only while a login delay is set
+	sweepAt   int                 // sweep lastLogin when it grows past this
 }
 
 // NewMaildrops returns an empty table.
 func NewMaildrops() *Maildrops {
-	return &Maildrops{held: make(map[int64]bool), lastLogin: make(map[int64]time.Time)}
+	return &Maildrops{held: make(map[int64]bool), lastLogin: make(map[int64]time.Time), sweepAt: minSweep}
 }
 
 // acquire locks account id's maildrop. It fails with errInUse when a
 // session holds it, and with a *loginDelayError when the account logged
-// in less than delay ago (delay 0: no check). On success the login time
-// is recorded.
+// in less than delay ago. With a delay set, the login time is recorded;
+// records older than the delay are dropped once the table has doubled
+// since the last sweep, so a login costs O(1) amortised.
 func (m *Maildrops) acquire(id int64, now time.Time, delay time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.held[id] {
 		return errInUse
 	}
-	if last, ok := m.lastLogin[id]; ok && delay > 0 && now.Sub(last) < delay {
+	if delay <= 0 {
+		m.held[id] = true
+		return nil
+	}
+	if last, ok := m.lastLogin[id]; ok && now.Sub(last) < delay {
 		return &loginDelayError{wait: delay - now.Sub(last)}
 	}
 	m.held[id] = true
 	m.lastLogin[id] = now
-	if len(m.lastLogin) > 4096 {
+	if len(m.lastLogin) > m.sweepAt {
 		for k, t := range m.lastLogin {
-			if now.Sub(t) > delay && !m.held[k] {
+			if now.Sub(t) >= delay {
 				delete(m.lastLogin, k)
 			}
 		}
+		m.sweepAt = max(minSweep, 2*len(m.lastLogin))
 	}
 	return nil
 }
+
+// minSweep is the login-time table size below which it is never swept.
+const minSweep = 4096
 
 // release unlocks account id's maildrop.
 func (m *Maildrops) release(id int64) {

@@ -497,3 +497,45 @@ func TestRetrLargeMessage(t *testing.T) {
 		t.Fatalf("RETR of a large message differs (%d bytes, want %d)", len(unstuffed), len(msg))
 	}
 }
+
+// The login-time table only grows while a delay is set, and old records
+// are swept once it has doubled.
+func TestMaildropsSweep(t *testing.T) {
+	m := NewMaildrops()
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	for id := range int64(minSweep) {
+		if err := m.acquire(id, now, 0); err != nil {
+			t.Fatal(err)
+		}
+		m.release(id)
+	}
+	if len(m.lastLogin) != 0 {
+		t.Fatalf("%d login times kept without a delay", len(m.lastLogin))
+	}
+	for id := range int64(minSweep + 1) {
+		if err := m.acquire(id, now, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		m.release(id)
+	}
+	if err := m.acquire(1, now.Add(30*time.Second), time.Minute); err == nil {
+		t.Fatal("login within the delay accepted")
+	}
+	// Logins of other accounts a delay later: the old records go at the
+	// next sweep, before the table has doubled again.
+	later := now.Add(2 * time.Minute)
+	for id := int64(minSweep + 1); m.lastLogin[0].Equal(now); id++ {
+		if len(m.lastLogin) > 3*minSweep {
+			t.Fatalf("no sweep: %d login times kept", len(m.lastLogin))
+		}
+		if err := m.acquire(id, later, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		m.release(id)
+	}
+	for id, at := range m.lastLogin {
+		if !at.Equal(later) {
+			t.Fatalf("account %d: a login time older than the delay survived the sweep", id)
+		}
+	}
+}
