@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -29,30 +26,8 @@ func TestCurlIMAP(t *testing.T) {
 	in.start()
 	cert := filepath.Join(in.dir, "tls", "cert.pem")
 	imaps := "imaps://" + in.addr("imaps")
-	curl := func(args ...string) (string, int) {
-		t.Helper()
-		cmd := exec.Command(curlBin, append([]string{"-sS", "--max-time", "60", "--cacert", cert,
-			"-u", "user@example.test:secret-pass-1"}, args...)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case errors.As(err, &exit):
-			return errb.String(), exit.ExitCode()
-		case err != nil:
-			t.Fatal(err)
-		}
-		return out.String(), 0
-	}
-	ok := func(args ...string) string {
-		t.Helper()
-		out, code := curl(args...)
-		if code != 0 {
-			t.Fatalf("curl %v: exit %d: %s\nserver log:\n%s", args, code, out, in.logs.String())
-		}
-		return out
-	}
+	cr := newCurl(t, in, curlBin, "--cacert", cert)
+	curl, ok := cr.run, cr.ok
 	crlf := func(folder string, n int) string {
 		g := msgs[fmt.Sprintf("%s <%d.%s@gen.test>", folder, n, folder)]
 		return strings.ReplaceAll(string(g.raw), "\n", "\r\n")

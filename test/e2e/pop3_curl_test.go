@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -28,30 +25,8 @@ func TestCurlPOP3(t *testing.T) {
 		t.Fatalf("INBOX holds %d messages, want 3", len(stored))
 	}
 
-	curl := func(args ...string) (string, int) {
-		t.Helper()
-		cmd := exec.Command(curlBin, append([]string{"-sS", "--max-time", "60", "-k",
-			"--user", "user@example.test:secret-pass-1"}, args...)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case errors.As(err, &exit):
-			return errb.String(), exit.ExitCode()
-		case err != nil:
-			t.Fatal(err)
-		}
-		return out.String(), 0
-	}
-	ok := func(args ...string) string {
-		t.Helper()
-		out, code := curl(args...)
-		if code != 0 {
-			t.Fatalf("curl %v: exit %d: %s\nserver log:\n%s", args, code, out, in.logs.String())
-		}
-		return out
-	}
+	cr := newCurl(t, in, curlBin, "-k")
+	curl, ok := cr.run, cr.ok
 	pop3s := "pop3s://" + in.addr("pop3s")
 	pop3 := "pop3://" + in.addr("pop3")
 
