@@ -547,13 +547,19 @@ func localFiles(t *testing.T, root string) []string {
 
 func sendSMTP(t *testing.T, addr, id, subject string) {
 	t.Helper()
-	msg := fmt.Sprintf("From: s@remote.test\r\nTo: user@example.test\r\nSubject: %s\r\nMessage-ID: %s\r\n\r\nnew mail\r\n", subject, id)
+	sendRaw(t, addr, "s@remote.test", fmt.Sprintf("From: s@remote.test\r\nTo: user@example.test\r\nSubject: %s\r\n"+
+		"Message-ID: %s\r\n\r\nnew mail\r\n", subject, id))
+}
+
+// sendRaw sends msg over SMTP from sender to user@example.test.
+func sendRaw(t *testing.T, addr, sender, msg string) {
+	t.Helper()
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Mail("s@remote.test"); err != nil {
+	if err := c.Mail(sender); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Rcpt("user@example.test"); err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net/smtp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,29 +19,8 @@ import (
 // Message-ID is <subject@remote.test>. net/smtp dot-stuffs the body.
 func deliver(t *testing.T, in *instance, subject, body string) {
 	t.Helper()
-	c, err := smtp.Dial(in.addr("smtp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Mail("sender@remote.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("user@example.test"); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(w, "From: Sender <sender@remote.test>\r\nTo: user@example.test\r\nSubject: %s\r\n"+
-		"Message-ID: <%s@remote.test>\r\n\r\n%s\r\n", subject, subject, body)
-	if err := w.Close(); err != nil {
-		t.Fatalf("SMTP DATA: %v", err)
-	}
-	if err := c.Quit(); err != nil {
-		t.Fatal(err)
-	}
+	sendRaw(t, in.addr("smtp"), "sender@remote.test", fmt.Sprintf("From: Sender <sender@remote.test>\r\n"+
+		"To: user@example.test\r\nSubject: %s\r\nMessage-ID: <%s@remote.test>\r\n\r\n%s\r\n", subject, subject, body))
 }
 
 // expungeWatch is an IMAP session with INBOX selected that counts the
