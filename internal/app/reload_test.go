@@ -1,36 +1,20 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"net/smtp"
 	"net/textproto"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pillarbox/internal/config"
+	"pillarbox/internal/testkit"
 )
 
 // syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.LogBuffer
 
 // rawCmd sends one command line and returns the reply code.
 func rawCmd(t *testing.T, c *smtp.Client, line string) int {

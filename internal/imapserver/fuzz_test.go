@@ -1,13 +1,10 @@
 package imapserver
 
 import (
-	"io"
-	"net"
-	"strings"
 	"testing"
-	"time"
 
 	"pillarbox/internal/imap"
+	"pillarbox/internal/testkit"
 )
 
 // FuzzSession feeds arbitrary client bytes to a whole session over a real
@@ -45,25 +42,6 @@ func FuzzSession(f *testing.F) {
 		env.deliver(env.alice, "INBOX", nil, "")
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		nc, err := net.Dial("tcp", env.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-		read := make(chan error, 1)
-		go func() {
-			_, err := io.Copy(io.Discard, nc)
-			read <- err
-		}()
-		if _, err := nc.Write(in); err == nil {
-			_ = nc.(*net.TCPConn).CloseWrite()
-		}
-		if err := <-read; err != nil && !isClosed(err) {
-			t.Fatalf("session did not end: %v", err)
-		}
-		if logs := env.logs.String(); strings.Contains(logs, "msg=panic") {
-			t.Fatalf("session panicked:\n%s", logs)
-		}
+		testkit.FeedSession(t, env.addr, in, env.logs)
 	})
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 	wire "pillarbox/internal/imap"
 	"pillarbox/internal/message"
 	"pillarbox/internal/store"
+	"pillarbox/internal/testkit"
 )
 
 // searchMsgs is the mailbox the search transcripts (testdata/search/*.txt)
@@ -432,25 +431,6 @@ func FuzzSearch(f *testing.F) {
 		}})
 	deliverSearchMsgs(f, env)
 	f.Fuzz(func(t *testing.T, prog string) {
-		nc, err := net.Dial("tcp", env.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-		read := make(chan error, 1)
-		go func() {
-			_, err := io.Copy(io.Discard, nc)
-			read <- err
-		}()
-		if _, err := io.WriteString(nc, "P XPREAUTH\r\nS SELECT INBOX\r\nQ SEARCH "+prog+"\r\nZ LOGOUT\r\n"); err == nil {
-			_ = nc.(*net.TCPConn).CloseWrite() // the session ends at EOF whatever prog left unfinished
-		}
-		if err := <-read; err != nil && !isClosed(err) {
-			t.Fatalf("session did not end: %v", err)
-		}
-		if strings.Contains(env.logs.String(), "msg=panic") {
-			t.Fatalf("session panicked:\n%s", env.logs.String())
-		}
+		testkit.FeedSession(t, env.addr, []byte("P XPREAUTH\r\nS SELECT INBOX\r\nQ SEARCH "+prog+"\r\nZ LOGOUT\r\n"), env.logs)
 	})
 }

@@ -1,14 +1,12 @@
 package imapserver
 
 import (
-	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"pillarbox/internal/imap"
 	"pillarbox/internal/store"
+	"pillarbox/internal/testkit"
 )
 
 // FuzzWriteCommands is FuzzSession seeded with the commands that change a
@@ -51,25 +49,6 @@ func FuzzWriteCommands(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		nc, err := net.Dial("tcp", env.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-		read := make(chan error, 1)
-		go func() {
-			_, err := io.Copy(io.Discard, nc)
-			read <- err
-		}()
-		if _, err := nc.Write(in); err == nil {
-			_ = nc.(*net.TCPConn).CloseWrite()
-		}
-		if err := <-read; err != nil && !isClosed(err) {
-			t.Fatalf("session did not end: %v", err)
-		}
-		if logs := env.logs.String(); strings.Contains(logs, "msg=panic") {
-			t.Fatalf("session panicked:\n%s", logs)
-		}
+		testkit.FeedSession(t, env.addr, in, env.logs)
 	})
 }

@@ -2,8 +2,6 @@ package pop3server
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"pillarbox/internal/auth"
 	"pillarbox/internal/store"
+	"pillarbox/internal/testkit"
 )
 
 // fastAuth accepts alice with the password "pw" without hashing, so the
@@ -50,28 +49,9 @@ func FuzzSession(f *testing.F) {
 		env.deliver(env.alice, "INBOX", "message "+strconv.Itoa(i))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		nc, err := net.Dial("tcp", env.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-		read := make(chan error, 1)
-		go func() {
-			_, err := io.Copy(io.Discard, nc)
-			read <- err
-		}()
 		// QUIT ends the session whatever the input left open; a session
 		// that had DELEs may expunge: deliveries below keep messages there.
-		if _, err := nc.Write(append(append([]byte{}, in...), "\r\nQUIT\r\n"...)); err == nil {
-			_ = nc.(*net.TCPConn).CloseWrite()
-		}
-		if err := <-read; err != nil && !isClosed(err) {
-			t.Fatalf("session did not end: %v", err)
-		}
-		if logs := env.logs.String(); strings.Contains(logs, "msg=panic") {
-			t.Fatalf("session panicked:\n%s", logs)
-		}
+		testkit.FeedSession(t, env.addr, append(append([]byte{}, in...), "\r\nQUIT\r\n"...), env.logs)
 		refill(t, env)
 	})
 }

@@ -2,26 +2,22 @@ package pop3server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pillarbox/internal/auth"
-	"pillarbox/internal/certs"
 	"pillarbox/internal/store"
 	"pillarbox/internal/store/sqlstore"
+	"pillarbox/internal/testkit"
 )
 
 var _ Authenticator = (*auth.Authenticator)(nil)
@@ -167,44 +163,15 @@ func (env *testEnv) uids(acct store.Account, name string) []uint32 {
 	return out
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = testkit.LogBuffer
 
 // testTLS returns a server config with a self-signed certificate for
 // hostname (made by package certs, as the server makes its own) and a
 // pool trusting it.
 func testTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
 	t.Helper()
-	certPEM, keyPEM, err := certs.GenerateSelfSigned(hostname, time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, pool
+	cfg, roots, _ := testkit.TLS(t, hostname)
+	return cfg, roots
 }
 
 func (env *testEnv) clientTLS() *tls.Config {
@@ -324,6 +291,4 @@ func (c *client) closed() {
 	}
 }
 
-func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (err != nil && strings.Contains(err.Error(), "reset"))
-}
+func isClosed(err error) bool { return testkit.IsClosed(err) }

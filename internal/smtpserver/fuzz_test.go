@@ -50,7 +50,7 @@ func (pipeAddr) String() string  { return "pipe" }
 // waits until the server has finished the session. It returns the server
 // log, the replies and the backend.
 func pipeSession(t *testing.T, opts Options, input []byte, stop func(replies int) bool, closeAfterWrite bool) (string, []string, *fakeBackend) {
-	logs := &logBuffer{t: t}
+	logs := &logBuffer{}
 	be := &fakeBackend{dir: t.TempDir()}
 	opts.Backend, opts.Hostname, opts.Now = be, "mx.example.test", func() time.Time { return fixedNow }
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))

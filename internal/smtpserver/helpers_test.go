@@ -3,18 +3,12 @@ package smtpserver
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -27,6 +21,7 @@ import (
 	"pillarbox/internal/auth"
 	"pillarbox/internal/sasl"
 	"pillarbox/internal/store"
+	"pillarbox/internal/testkit"
 )
 
 var _ Authenticator = (*auth.Authenticator)(nil)
@@ -199,23 +194,7 @@ func (f *fakeSASL) Account() (store.Account, bool) {
 }
 
 // logBuffer collects log output for assertions (secrets, panics).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	t   testing.TB
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = testkit.LogBuffer
 
 type testEnv struct {
 	srv  *Server
@@ -233,7 +212,7 @@ var fixedNow = time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
 // Hostname and Rand are filled in when empty.
 func startServer(t testing.TB, opts Options) *testEnv {
 	t.Helper()
-	env := &testEnv{be: &fakeBackend{dir: t.TempDir(), panicky: true}, logs: &logBuffer{t: t}, done: make(chan error, 1)}
+	env := &testEnv{be: &fakeBackend{dir: t.TempDir(), panicky: true}, logs: &logBuffer{}, done: make(chan error, 1)}
 	if opts.Backend == nil {
 		opts.Backend = env.be
 	}
@@ -299,42 +278,14 @@ func (r *countingRand) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// testTLS makes a self-signed certificate for localhost and 127.0.0.1.
+// testTLS makes a self-signed certificate for mx.example.test, localhost,
+// 127.0.0.1 and ::1, and writes it to a PEM file for external clients.
 func testTLS(t testing.TB) (*tls.Config, *x509.CertPool, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "mx.example.test"},
-		DNSNames:              []string{"mx.example.test", "localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	cfg, pool, certPEM := testkit.TLS(t, "mx.example.test")
 	pemPath := filepath.Join(t.TempDir(), "cert.pem")
-	if err := os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(pemPath, certPEM, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
-		MinVersion:   tls.VersionTLS12,
 	}
 	return cfg, pool, pemPath
 }
