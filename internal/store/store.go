@@ -253,6 +253,21 @@ type QueueRecipient struct {
 	Attempts    int
 	NextAttempt time.Time
 	LastError   string // last reply or error text
+	// RemoteMTA is the host that gave LastError ("" when no server
+	// answered), for the Remote-MTA field of a DSN.
+	RemoteMTA string
+	// DelayNotified: a "delayed" DSN was sent for this recipient (it is
+	// sent once).
+	DelayNotified bool
+}
+
+// QueueWatcher is implemented by stores that can tell cheaply whether an
+// administrator changed the queue (RetryQueue, SetQueueHeld), also from
+// another process: the queue scheduler polls it and re-reads the queue
+// when it moved. New items, recipient updates and deletions do not move
+// it (the scheduler learns of those itself).
+type QueueWatcher interface {
+	QueueGeneration() (uint64, error)
 }
 
 // ChangeKind says what happened in a Change.
@@ -394,6 +409,10 @@ type Store interface {
 	// (matched by Address) of item id.
 	UpdateQueueRecipients(ctx context.Context, id string, rcpts []QueueRecipient) error
 	SetQueueHeld(ctx context.Context, id string, held bool) error
+	// RetryQueue makes the pending recipients of item id (of every item
+	// when id is "") due now, and returns how many items it touched.
+	// Held items stay held. ErrNotFound for an unknown id.
+	RetryQueue(ctx context.Context, id string) (int, error)
 	// DeleteQueueItem removes the item (and its blob once unreferenced).
 	DeleteQueueItem(ctx context.Context, id string) error
 	// OpenBlob opens a blob by ID (queue items refer to blobs).

@@ -62,3 +62,48 @@ func (s *Store) AdminGeneration() (uint64, error) {
 
 // Dir returns the data directory the Store was opened on.
 func (s *Store) Dir() string { return s.dir }
+
+// The queue generation works like the admin generation, in the file
+// "queue.gen": RetryQueue and SetQueueHeld rewrite it after their commit,
+// and the queue scheduler of a running server polls QueueGeneration to
+// learn of what the CLI did. Nothing else moves it, so the scheduler's
+// own updates never make it re-read the queue.
+const queueGenFile = "queue.gen"
+
+// bumpQueueGen records an administrator's queue change.
+func (s *Store) bumpQueueGen() {
+	s.queueLocal.Add(1)
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	if err := writeGen(filepath.Join(s.dir, queueGenFile), b[:]); err != nil {
+		s.log.Warn("sqlstore: writing queue.gen", "err", err)
+	}
+}
+
+// QueueGeneration returns a value that changes whenever RetryQueue or
+// SetQueueHeld commits (through any Store on this directory).
+func (s *Store) QueueGeneration() (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, queueGenFile))
+	if err != nil && !os.IsNotExist(err) {
+		return 0, err
+	}
+	var v uint64
+	if len(b) >= 8 {
+		v = binary.LittleEndian.Uint64(b[:8])
+	}
+	return v ^ s.queueLocal.Load()<<1, nil
+}
+
+// writeGen overwrites a generation file in place (no fsync: only running
+// processes read it).
+func writeGen(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

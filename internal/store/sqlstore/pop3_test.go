@@ -51,14 +51,17 @@ func TestPOP3MaildropReopen(t *testing.T) {
 }
 
 // TestPOP3MaildropMigration: a database made before the pop3_maildrop
-// column (schema 3) is upgraded in place; its accounts get the default.
+// column (schema 3) is upgraded in place (migrations 4 and 5); its accounts
+// get the default.
 func TestPOP3MaildropMigration(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := Open(dir, Options{NoSync: true})
 	must(t, err)
 	a := setup(t, s)
-	for _, q := range []string{`ALTER TABLE accounts DROP COLUMN pop3_maildrop`, `UPDATE schema_version SET version = 3`} {
+	for _, q := range []string{`ALTER TABLE accounts DROP COLUMN pop3_maildrop`,
+		`ALTER TABLE queue_recipients DROP COLUMN remote_mta`, `ALTER TABLE queue_recipients DROP COLUMN delay_notified`,
+		`UPDATE schema_version SET version = 3`} {
 		_, err := s.wc.ExecContext(ctx, q)
 		must(t, err)
 	}

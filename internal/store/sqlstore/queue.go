@@ -57,8 +57,9 @@ func (t *wtx) insertQueue(q *store.QueueItem, b *newBlob) (store.QueueItem, erro
 		}
 		r.NextAttempt = timeOrZero(nanosOrZero(r.NextAttempt))
 		_, err := t.exec(`INSERT INTO queue_recipients (queue_id, seq, address, orcpt, notify, state, attempts,
-			next_attempt, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			item.ID, i, r.Address, r.ORcpt, r.Notify, r.State, r.Attempts, nanosOrZero(r.NextAttempt), r.LastError)
+			next_attempt, last_error, remote_mta, delay_notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			item.ID, i, r.Address, r.ORcpt, r.Notify, r.State, r.Attempts, nanosOrZero(r.NextAttempt), r.LastError,
+			r.RemoteMTA, boolInt(r.DelayNotified))
 		if err != nil {
 			return item, err
 		}
@@ -96,8 +97,7 @@ func (s *Store) QueueItems(ctx context.Context) ([]store.QueueItem, error) {
 		if err != nil {
 			return err
 		}
-		return queueRecipients(r, `SELECT queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error
-			FROM queue_recipients ORDER BY queue_id, seq`, nil, func(id string, r store.QueueRecipient) {
+		return queueRecipients(r, `SELECT `+rcptCols+` FROM queue_recipients ORDER BY queue_id, seq`, nil, func(id string, r store.QueueRecipient) {
 			if i, ok := index[id]; ok {
 				out[i].Recipients = append(out[i].Recipients, r)
 			}
@@ -106,15 +106,19 @@ func (s *Store) QueueItems(ctx context.Context) ([]store.QueueItem, error) {
 	return out, err
 }
 
+const rcptCols = `queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error, remote_mta, delay_notified`
+
 func queueRecipients(rt *rtx, q string, args []any, fn func(string, store.QueueRecipient)) error {
 	return rt.each(q, args, func(row scanner) error {
 		var id string
 		var r store.QueueRecipient
 		var next int64
-		if err := row.Scan(&id, &r.Address, &r.ORcpt, &r.Notify, &r.State, &r.Attempts, &next, &r.LastError); err != nil {
+		var delayed int
+		if err := row.Scan(&id, &r.Address, &r.ORcpt, &r.Notify, &r.State, &r.Attempts, &next, &r.LastError,
+			&r.RemoteMTA, &delayed); err != nil {
 			return err
 		}
-		r.NextAttempt = timeOrZero(next)
+		r.NextAttempt, r.DelayNotified = timeOrZero(next), delayed != 0
 		fn(id, r)
 		return nil
 	})
@@ -127,8 +131,7 @@ func (s *Store) QueueItem(ctx context.Context, id string) (store.QueueItem, erro
 		if q, err = scanQueueItem(r.queryRow(`SELECT `+queueCols+` FROM queue WHERE id = ?`, id)); err != nil {
 			return err
 		}
-		return queueRecipients(r, `SELECT queue_id, address, orcpt, notify, state, attempts, next_attempt, last_error
-			FROM queue_recipients WHERE queue_id = ? ORDER BY seq`, []any{id}, func(_ string, r store.QueueRecipient) {
+		return queueRecipients(r, `SELECT `+rcptCols+` FROM queue_recipients WHERE queue_id = ? ORDER BY seq`, []any{id}, func(_ string, r store.QueueRecipient) {
 			q.Recipients = append(q.Recipients, r)
 		})
 	})
@@ -148,8 +151,9 @@ func (s *Store) UpdateQueueRecipients(ctx context.Context, id string, rcpts []st
 			if r.State == "" {
 				r.State = store.RcptPending
 			}
-			err := t.mustTouch(`UPDATE queue_recipients SET state = ?, attempts = ?, next_attempt = ?, last_error = ?
-				WHERE queue_id = ? AND address = ?`, r.State, r.Attempts, nanosOrZero(r.NextAttempt), r.LastError, id, r.Address)
+			err := t.mustTouch(`UPDATE queue_recipients SET state = ?, attempts = ?, next_attempt = ?, last_error = ?,
+				remote_mta = ?, delay_notified = ? WHERE queue_id = ? AND address = ?`, r.State, r.Attempts,
+				nanosOrZero(r.NextAttempt), r.LastError, r.RemoteMTA, boolInt(r.DelayNotified), id, r.Address)
 			if err != nil {
 				return err
 			}
@@ -160,9 +164,39 @@ func (s *Store) UpdateQueueRecipients(ctx context.Context, id string, rcpts []st
 
 // SetQueueHeld holds or releases a queue item.
 func (s *Store) SetQueueHeld(ctx context.Context, id string, held bool) error {
-	return s.do(ctx, func(t *wtx) error {
+	err := s.do(ctx, func(t *wtx) error {
 		return t.mustTouch(`UPDATE queue SET held = ? WHERE id = ?`, boolInt(held), id)
 	})
+	if err == nil {
+		s.bumpQueueGen()
+	}
+	return err
+}
+
+// RetryQueue makes the pending recipients of one item (or of all) due now.
+func (s *Store) RetryQueue(ctx context.Context, id string) (int, error) {
+	var n int
+	err := s.do(ctx, func(t *wtx) error {
+		if id != "" {
+			var one int
+			if err := t.queryRow(`SELECT 1 FROM queue WHERE id = ?`, id).Scan(&one); err != nil {
+				return notFound(err)
+			}
+		}
+		if _, err := t.exec(`UPDATE queue_recipients SET next_attempt = 0
+			WHERE state = ? AND (? = '' OR queue_id = ?)`, store.RcptPending, id, id); err != nil {
+			return err
+		}
+		if id != "" {
+			n = 1
+			return nil
+		}
+		return t.queryRow(`SELECT count(DISTINCT queue_id) FROM queue_recipients WHERE state = ?`, store.RcptPending).Scan(&n)
+	})
+	if err == nil {
+		s.bumpQueueGen()
+	}
+	return n, err
 }
 
 // DeleteQueueItem removes a queue item and, when nothing else uses it,

@@ -132,6 +132,12 @@ INSERT INTO sequences (name, value) VALUES ('textdoc', 0);
 	// 4: per-account POP3 maildrop: a JSON array of mailbox names, NULL =
 	// the server's default.
 	`ALTER TABLE accounts ADD COLUMN pop3_maildrop TEXT;`,
+	// 5: outbound delivery: the host that gave a recipient's last reply,
+	// and whether its "delayed" DSN went out.
+	`
+ALTER TABLE queue_recipients ADD COLUMN remote_mta TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue_recipients ADD COLUMN delay_notified SMALLINT NOT NULL DEFAULT 0;
+`,
 }
 
 // Sequence names in the sequences table.

@@ -109,6 +109,8 @@ type Store struct {
 	adminFD   *os.File // admin.gen (admingen.go)
 	// adminLocal counts this Store's own admin changes.
 	adminLocal atomic.Uint64
+	// queueLocal counts this Store's own queue admin changes (queue.gen).
+	queueLocal atomic.Uint64
 	// syncFile makes the WAL durable (fdatasync; tests inject failures).
 	syncFile func(*os.File) error
 

@@ -117,6 +117,56 @@ func testQueueState(e *env, id string) {
 	}
 	e.wantErr(st.SetQueueHeld(ctx, "nope", true), store.ErrNotFound, "SetQueueHeld(unknown)")
 
+	testQueueRetry(e, q.ID, when)
+}
+
+// testQueueRetry: the DSN bookkeeping fields, RetryQueue and the queue
+// generation.
+func testQueueRetry(e *env, id string, when time.Time) {
+	st, ctx := e.st, e.ctx
+	w, _ := st.(store.QueueWatcher)
+	gen := func() uint64 {
+		if w == nil {
+			return 0
+		}
+		g, err := w.QueueGeneration()
+		e.must(err)
+		return g
+	}
+	g0 := gen()
+	e.must(st.UpdateQueueRecipients(ctx, id, []store.QueueRecipient{{Address: "r1@remote.example",
+		State: store.RcptPending, Attempts: 2, NextAttempt: when, LastError: "451 4.3.0 later",
+		RemoteMTA: "mx1.remote.example", DelayNotified: true}}))
+	got, err := st.QueueItem(ctx, id)
+	e.must(err)
+	if r := got.Recipients[0]; r.RemoteMTA != "mx1.remote.example" || !r.DelayNotified || !r.NextAttempt.Equal(when) {
+		e.t.Errorf("RemoteMTA/DelayNotified not kept: %+v", r)
+	}
+	if w != nil && gen() != g0 {
+		e.t.Error("UpdateQueueRecipients moved the queue generation")
+	}
+	n, err := st.RetryQueue(ctx, id)
+	e.must(err)
+	got, _ = st.QueueItem(ctx, id)
+	if r := got.Recipients[0]; n != 1 || !r.NextAttempt.IsZero() || r.Attempts != 2 || !r.DelayNotified {
+		e.t.Errorf("RetryQueue(%s) = %d; recipient %+v", id, n, r)
+	}
+	if r := got.Recipients[1]; r.State != store.RcptFailed || !r.NextAttempt.Equal(when) {
+		e.t.Errorf("RetryQueue touched a failed recipient: %+v", r)
+	}
+	if w != nil && gen() == g0 {
+		e.t.Error("RetryQueue did not move the queue generation")
+	}
+	g1 := gen()
+	e.must(st.SetQueueHeld(ctx, id, false))
+	if w != nil && gen() == g1 {
+		e.t.Error("SetQueueHeld did not move the queue generation")
+	}
+	_, err = st.RetryQueue(ctx, "nope")
+	e.wantErr(err, store.ErrNotFound, "RetryQueue(unknown)")
+	if n, err := st.RetryQueue(ctx, ""); err != nil || n < 1 {
+		e.t.Errorf("RetryQueue(all) = %d, %v", n, err)
+	}
 }
 
 // testBlobRefs: a blob shared by messages and a queue item lives until its
