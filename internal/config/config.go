@@ -36,6 +36,7 @@ type Config struct {
 	Submission SubmissionConfig `toml:"submission"`
 	IMAP       IMAP             `toml:"imap"`
 	POP3       POP3             `toml:"pop3"`
+	Delivery   Delivery         `toml:"delivery"`
 }
 
 // POP3 holds the POP3 server's own settings; [limits] applies to POP3
@@ -209,6 +210,7 @@ func Default() *Config {
 		IMAP: IMAP{LineLength: 64 << 10, ConnectionsPerAccount: 50, Autologout: Duration(30 * time.Minute)},
 		POP3: POP3{Maildrop: []string{"INBOX"}, Delete: POP3DeleteExpunge, IdleTimeout: Duration(10 * time.Minute),
 			CommandsPerSession: 1000000},
+		Delivery: defaultDelivery(),
 	}
 }
 

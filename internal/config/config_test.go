@@ -121,6 +121,46 @@ save_sent = true
 	}
 }
 
+func TestLoadDelivery(t *testing.T) {
+	p := writeFile(t, `
+[delivery]
+resolver = "127.0.0.1:5353"
+smarthost = "relay.example.net:587"
+smarthost_username = "me"
+smarthost_password_file = "relay.pass"
+give_up_after = "2d"
+[[delivery.route]]
+domain = "example.net"
+host = "127.0.0.1:2525"
+[[delivery.route]]
+domain = "example.org"
+host = "[::1]:2526"
+`)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Delivery
+	if d.Resolver != "127.0.0.1:5353" || d.Smarthost != "relay.example.net:587" || d.SmarthostTLS != SmarthostSTARTTLS ||
+		d.SmarthostUsername != "me" || d.GiveUpAfter.D() != 48*time.Hour || d.FirstRetry.D() != 5*time.Minute ||
+		d.Port != 25 || len(d.Route) != 2 || d.Route[1] != (Route{Domain: "example.org", Host: "[::1]:2526"}) {
+		t.Errorf("delivery = %+v", d)
+	}
+	// Written back and read again, the routes survive.
+	c.Path = ""
+	q := filepath.Join(t.TempDir(), "back.toml")
+	if err := Write(q, c); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Delivery, c.Delivery) {
+		t.Errorf("after Write+Load: %+v, want %+v", back.Delivery, c.Delivery)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	for _, tt := range []struct{ name, text, want string }{
 		{"unknown top key", `hostnme = "x"`, "unknown key hostnme"},
@@ -146,6 +186,14 @@ func TestLoadErrors(t *testing.T) {
 		{"empty cert", "[tls]\ncert = \"\"", "tls.cert: must not be empty"},
 		{"log level", "[log]\nlevel = \"loud\"", `log.level: "loud"`},
 		{"log format", "[log]\nformat = \"xml\"", `log.format: "xml"`},
+		{"resolver", "[delivery]\nresolver = \"127.0.0.1\"", `delivery.resolver: "127.0.0.1" is not host:port`},
+		{"smarthost tls", "[delivery]\nsmarthost_tls = \"maybe\"", `delivery.smarthost_tls: "maybe"`},
+		{"smarthost user alone", "[delivery]\nsmarthost_username = \"u\"", "delivery.smarthost_username"},
+		{"route host", "[[delivery.route]]\ndomain = \"example.net\"\nhost = \"mx\"", `delivery.route[0].host: "mx"`},
+		{"route twice", "[[delivery.route]]\ndomain = \"a.example\"\nhost = \"h:25\"\n[[delivery.route]]\ndomain = \"A.example\"\nhost = \"h:26\"",
+			"delivery.route[1].domain"},
+		{"retry order", "[delivery]\nfirst_retry = \"2h\"", "delivery.first_retry"},
+		{"concurrency", "[delivery]\nconcurrency_per_domain = 0", "delivery.concurrency"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeFile(t, tt.text)
@@ -207,13 +255,28 @@ func TestSize(t *testing.T) {
 func TestDurationString(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		15 * time.Minute: "15m", time.Hour: "1h", 90 * time.Second: "90s", 90 * time.Minute: "90m",
-		1500 * time.Millisecond: "1.5s", 0: "0s",
+		1500 * time.Millisecond: "1.5s", 0: "0s", 120 * time.Hour: "5d", 36 * time.Hour: "36h",
 	} {
 		if got := Duration(d).String(); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
 		}
-		if back, err := time.ParseDuration(Duration(d).String()); err != nil || back != d {
+		if back, err := ParseDuration(Duration(d).String()); err != nil || back != d {
 			t.Errorf("round trip %v: %v %v", d, back, err)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"5d": 120 * time.Hour, "1d12h": 36 * time.Hour, "90s": 90 * time.Second, "0d": 0, "2d30m": 48*time.Hour + 30*time.Minute,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"d", "xd", "-1d", "5dd", "1d-1h", "", "5 days"} {
+		if got, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
 		}
 	}
 }

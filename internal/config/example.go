@@ -151,6 +151,7 @@ commands_per_session = %d
 login_delay = %s
 `, list(c.POP3.Maildrop), quote(c.POP3.Delete), c.POP3.PlaintextLoopback, quote(c.POP3.IdleTimeout.String()),
 		c.POP3.CommandsPerSession, quote(c.POP3.LoginDelay.String()))
+	renderDelivery(&b, &c.Delivery)
 	return b.String()
 }
 

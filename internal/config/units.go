@@ -80,8 +80,9 @@ func (s *Size) UnmarshalTOML(v any) error {
 	return fmt.Errorf("size must be an integer (bytes) or a string like \"50MiB\", not %T", v)
 }
 
-// Duration is a time.Duration written in TOML as a Go duration string:
-// "90s", "5m", "1h30m".
+// Duration is a time.Duration written in TOML as a Go duration string,
+// optionally starting with a number of days: "90s", "5m", "1h30m", "5d",
+// "1d12h".
 type Duration time.Duration
 
 // D returns the duration as a time.Duration.
@@ -93,6 +94,8 @@ func (d Duration) String() string {
 	switch {
 	case td == 0:
 		return "0s"
+	case td%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
 	case td%time.Hour == 0:
 		return strconv.FormatInt(int64(td/time.Hour), 10) + "h"
 	case td%time.Minute == 0:
@@ -112,10 +115,32 @@ func (d *Duration) UnmarshalTOML(v any) error {
 	if !ok {
 		return fmt.Errorf("duration must be a string like \"5m\" or \"90s\", not %T", v)
 	}
-	td, err := time.ParseDuration(s)
+	td, err := ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (want e.g. \"90s\", \"5m\", \"1h30m\")", s)
+		return err
 	}
 	*d = Duration(td)
 	return nil
+}
+
+// ParseDuration is time.ParseDuration with an optional leading count of
+// days: "5d", "1d12h", "90s".
+func ParseDuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid duration %q (want e.g. \"90s\", \"5m\", \"1h30m\", \"5d\")", s)
+	var days int64
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, bad
+		}
+		days, s = n, s[i+1:]
+		if s == "" {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	td, err := time.ParseDuration(s)
+	if err != nil || (days > 0 && td < 0) {
+		return 0, bad
+	}
+	return time.Duration(days)*24*time.Hour + td, nil
 }

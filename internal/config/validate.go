@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 	c.Limits.validate(bad)
 	c.IMAP.validate(bad)
 	c.POP3.validate(bad)
+	c.Delivery.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
